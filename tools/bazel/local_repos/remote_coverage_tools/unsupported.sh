@@ -1,0 +1,3 @@
+#!/bin/sh
+echo "coverage is not supported offline (see tools/bazel/README.md)" >&2
+exit 1
