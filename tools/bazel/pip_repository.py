@@ -100,9 +100,18 @@ def main() -> int:
     wheels = repo / "_wheels"
     subprocess.run(
         [
-            sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-            "--only-binary=:all:", "--require-hashes", "--dest", str(wheels),
-            "-r", str(lock),
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--require-hashes",
+            "--dest",
+            str(wheels),
+            "-r",
+            str(lock),
         ],
         check=True,
     )
