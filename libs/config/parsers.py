@@ -8,7 +8,6 @@ shown in the error message.
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 
 _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no"})
@@ -43,10 +42,6 @@ def _parse_float(raw: str) -> float:
     return value
 
 
-def _parse_seconds(raw: str) -> timedelta:
-    return timedelta(seconds=_parse_float(raw))
-
-
 def _parse_str_tuple(raw: str) -> tuple[str, ...]:
     # Blank items are dropped so that "a, b," and "" mean ("a", "b") and ().
     return tuple(item.strip() for item in raw.split(",") if item.strip())
@@ -57,7 +52,6 @@ _PARSERS: dict[object, Parser] = {
     int: Parser("an integer", _parse_int),
     float: Parser("a number", _parse_float),
     bool: Parser("a boolean (true/false/1/0/yes/no)", _parse_bool),
-    timedelta: Parser("a duration in seconds", _parse_seconds),
     tuple[str, ...]: Parser("a comma-separated list", _parse_str_tuple),
 }
 

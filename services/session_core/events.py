@@ -1,0 +1,95 @@
+"""Wire forms of core's records: protobuf messages and RabbitMQ routing.
+
+One change is one `syncbridge.session.v1.Change`, the same bytes in the gRPC
+answers, the Redis change log and the RabbitMQ event body.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.session_core.records import ChangeRecord, SessionRecord
+from syncbridge.session.v1 import session_pb2
+
+EXCHANGE = "syncbridge.changes"
+
+_KIND = {
+    "created": session_pb2.CHANGE_KIND_CREATED,
+    "update": session_pb2.CHANGE_KIND_UPDATE,
+    "handoff": session_pb2.CHANGE_KIND_HANDOFF,
+    "attach": session_pb2.CHANGE_KIND_DEVICE_ATTACHED,
+    "ended": session_pb2.CHANGE_KIND_ENDED,
+}
+
+
+def routing_key(user_id: str) -> str:
+    """Topic routing key: edges bind one key per connected user.
+
+    User ids are opaque; dots and wildcards would split or match topic words,
+    so they are hex-encoded.
+    """
+    return "user." + user_id.encode().hex()
+
+
+def timestamp(value: dt.datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(value.astimezone(dt.UTC))
+    return stamp
+
+
+def change_message(change: ChangeRecord) -> session_pb2.Change:
+    return session_pb2.Change(
+        event_id=change.event_id,
+        session_id=change.session_id,
+        user_id=change.user_id,
+        epoch=change.epoch,
+        version=change.version,
+        kind=_KIND[change.kind],
+        patch_json=json.dumps(change.patch, separators=(",", ":"))
+        if change.kind in ("update", "created")
+        else "",
+        op_id=change.op_id or "",
+        device_id=change.device_id,
+        active_device=change.active_device,
+        lease_fence=change.lease_fence,
+        committed_at=timestamp(change.committed_at),
+    )
+
+
+def encode(change: ChangeRecord) -> bytes:
+    payload: bytes = change_message(change).SerializeToString()
+    return payload
+
+
+def decode(payload: bytes) -> session_pb2.Change:
+    change: session_pb2.Change = session_pb2.Change.FromString(payload)
+    return change
+
+
+def session_message(
+    record: SessionRecord, online: dict[str, dt.datetime] | None = None
+) -> session_pb2.Session:
+    online = online or {}
+    return session_pb2.Session(
+        session_id=record.session_id,
+        user_id=record.user_id,
+        state_json=json.dumps(record.state, separators=(",", ":")),
+        version=record.version,
+        epoch=record.epoch,
+        active_device=record.active_device,
+        lease_fence=record.lease_fence,
+        devices=[
+            session_pb2.Device(
+                device_id=device,
+                online=device in online,
+                last_seen=timestamp(online[device]) if device in online else None,
+            )
+            for device in record.devices
+        ],
+        created_at=timestamp(record.created_at),
+        updated_at=timestamp(record.updated_at),
+        expires_at=timestamp(record.expires_at),
+    )

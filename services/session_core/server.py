@@ -1,0 +1,243 @@
+"""session-core's process: wires config, backends, gRPC, relay and jobs.
+
+`bazel run //services/session_core` starts it against the local servers.
+SIGTERM: health goes NOT_SERVING, new calls are refused, in-flight calls get
+the grace period, then the relay and pools close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from redis import asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+
+from libs.config.settings import ConfigError, describe, load_config
+from libs.log.configure import configure_logging
+from libs.metrics.exposition import MetricsServer, serve
+from libs.metrics.registry import new_registry
+from services.session_core import migrate
+from services.session_core.cache import Cache
+from services.session_core.config import CoreConfig
+from services.session_core.relay import OutboxRelay, backlog
+from services.session_core.service import SessionService
+from services.session_core.store import Store
+from syncbridge.session.v1 import session_pb2, session_pb2_grpc
+
+log = logging.getLogger("session_core")
+SERVICE_NAME = session_pb2.DESCRIPTOR.services_by_name["SessionService"].full_name
+
+
+def grpc_options(config: CoreConfig) -> list[tuple[str, Any]]:
+    """Keepalive that a client following gRPC's keepalive guide never trips."""
+    return [
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        # Accept client pings as often as every 5 s (the guide's floor is 10 s).
+        ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+        ("grpc.http2.max_ping_strikes", 0),
+        ("grpc.max_receive_message_length", config.max_state_bytes * 2 + 65_536),
+        ("grpc.max_send_message_length", config.max_state_bytes * 4 + 65_536),
+    ]
+
+
+@dataclass
+class Running:
+    """A started core: what tests and main() need to reach and stop it."""
+
+    port: int
+    metrics_port: int
+    server: grpc.aio.Server
+    stop: asyncio.Event
+    tasks: list[asyncio.Task[None]]
+    pool: asyncpg.Pool
+    redis: Any
+    metrics: MetricsServer
+    health: health.aio.HealthServicer
+    relay: OutboxRelay
+    grace: float
+
+    async def shutdown(self) -> None:
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(self.grace)
+        self.stop.set()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.pool.close()
+        await self.redis.aclose()
+        self.metrics.stop()
+
+
+async def start(config: CoreConfig, registry: CollectorRegistry | None = None) -> Running:
+    """Starts every part of core and returns once the gRPC port is bound."""
+    registry = registry or new_registry()
+    pool = await asyncpg.create_pool(config.pg_dsn, min_size=2, max_size=config.pg_pool_size)
+    if config.migrate_on_start:
+        async with pool.acquire() as conn:
+            applied = await migrate.migrate(conn)
+        if applied:
+            log.info("schema migrated", extra={"applied": applied})
+    redis: Any = (
+        RedisCluster.from_url(config.redis_url)
+        if config.redis_cluster
+        else aioredis.Redis.from_url(config.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    )
+    cache_requests = Counter(
+        "syncbridge_core_cache_requests_total",
+        "Redis look-ups by kind and result (hit/miss); hit ratio = hit / all.",
+        labelnames=("kind", "result"),
+        registry=registry,
+    )
+    cache = Cache(
+        redis,
+        ttl_seconds=config.session_ttl_seconds,
+        log_length=config.change_log_length,
+        presence_seconds=config.presence_ttl_seconds,
+        on_result=lambda kind, hit: cache_requests.labels(kind, "hit" if hit else "miss").inc(),
+    )
+    store = Store(
+        pool,
+        ttl=dt.timedelta(seconds=config.session_ttl_seconds),
+        max_state_bytes=config.max_state_bytes,
+        max_patch_bytes=config.max_patch_bytes,
+    )
+    published = Counter(
+        "syncbridge_core_outbox_published_total", "Events confirmed by RabbitMQ.", registry=registry
+    )
+    relay = OutboxRelay(config.pg_dsn, config.amqp_url, on_published=published.inc)
+
+    server = grpc.aio.server(options=grpc_options(config))
+    session_pb2_grpc.add_SessionServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        SessionService(store, cache, registry, max_replay=config.max_replay), server
+    )
+    health_servicer = health.aio.HealthServicer()
+    for name in ("", SERVICE_NAME):  # known but not serving until PostgreSQL answers
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    port = server.add_insecure_port(f"{config.grpc_host}:{config.grpc_port}")
+    await server.start()
+    metrics = serve(registry, config.grpc_host, config.metrics_port)
+
+    stop = asyncio.Event()
+    gauges = _Gauges(registry)
+    tasks = [
+        asyncio.create_task(relay.run(stop)),
+        asyncio.create_task(_watch_health(pool, health_servicer, gauges, stop)),
+        asyncio.create_task(_purge(store, config.purge_interval_seconds, stop)),
+    ]
+    log.info("session-core serving", extra={"port": port, "config": describe(config)})
+    return Running(
+        port,
+        metrics.port,
+        server,
+        stop,
+        tasks,
+        pool,
+        redis,
+        metrics,
+        health_servicer,
+        relay,
+        config.grace_seconds,
+    )
+
+
+class _Gauges:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.backlog = Gauge(
+            "syncbridge_core_outbox_backlog", "Outbox rows not yet published.", registry=registry
+        )
+        self.lag = Gauge(
+            "syncbridge_core_outbox_lag_seconds",
+            "Age of the oldest unpublished outbox row.",
+            registry=registry,
+        )
+        self.sessions = Gauge(
+            "syncbridge_core_active_sessions", "Sessions not yet expired.", registry=registry
+        )
+        self.ready = Gauge(
+            "syncbridge_core_ready", "1 while PostgreSQL answers.", registry=registry
+        )
+
+
+async def _watch_health(
+    pool: asyncpg.Pool, servicer: health.aio.HealthServicer, gauges: _Gauges, stop: asyncio.Event
+) -> None:
+    """Serving iff PostgreSQL (the source of truth) answers; Redis and RabbitMQ
+    outages degrade latency or delay events but lose nothing, so they do not
+    take core out of rotation."""
+    while not stop.is_set():
+        try:
+            async with asyncio.timeout(2):
+                await pool.fetchval("SELECT 1")
+                rows, age = await backlog(pool)
+                active = await pool.fetchval(
+                    "SELECT count(*) FROM sessions WHERE expires_at > now()"
+                )
+            gauges.backlog.set(rows)
+            gauges.lag.set(age)
+            gauges.sessions.set(active)
+            status = health_pb2.HealthCheckResponse.SERVING
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            status = health_pb2.HealthCheckResponse.NOT_SERVING
+        gauges.ready.set(1 if status == health_pb2.HealthCheckResponse.SERVING else 0)
+        for name in ("", SERVICE_NAME):
+            await servicer.set(name, status)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 2)
+
+
+async def _purge(store: Store, interval: float, stop: asyncio.Event) -> None:
+    """Deletes expired sessions (TTL) in batches, every `interval` seconds."""
+    while not stop.is_set():
+        try:
+            while await store.purge_expired() > 0:
+                pass
+        except (OSError, asyncpg.PostgresError) as error:
+            log.warning("purge failed, retrying later", extra={"error": repr(error)})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+
+
+async def _run(config: CoreConfig) -> None:
+    running = await start(config)
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, done.set)
+    await done.wait()
+    log.info("draining", extra={"grace_seconds": config.grace_seconds})
+    await running.shutdown()
+    log.info("stopped")
+
+
+def main() -> int:
+    try:
+        config = load_config(CoreConfig, os.environ, prefix="SYNCBRIDGE_CORE_")
+    except ConfigError as error:
+        print(f"session-core: configuration error: {error}", file=sys.stderr)
+        return 2
+    configure_logging("session-core", config.log_level)
+    asyncio.run(_run(config))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

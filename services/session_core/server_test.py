@@ -1,0 +1,348 @@
+"""session-core against real PostgreSQL, Redis and RabbitMQ, over real gRPC."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aio_pika
+import grpc
+import pytest
+import pytest_asyncio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from redis import asyncio as aioredis
+
+from services.session_core import events
+from services.session_core.harness import as_user, running_core, stub_for, core_config
+from services.session_core.server import Running
+from services.session_core.store import Store
+from syncbridge.session.v1 import session_pb2
+
+pytest_plugins = ("libs.testing.fixtures",)
+pytestmark = pytest.mark.asyncio
+
+
+@pytest_asyncio.fixture
+async def core(pg_dsn: str, redis_url: str, amqp_url: str) -> AsyncIterator[Running]:
+    async with running_core(core_config(pg_dsn, redis_url, amqp_url)) as running:
+        yield running
+
+
+@pytest_asyncio.fixture
+async def stub(core: Running) -> AsyncIterator[Any]:
+    async with stub_for(core.port) as client:
+        yield client
+
+
+async def open_session(stub: Any, user: str, device: str = "phone", state: Any = None) -> Any:
+    response = await stub.OpenSession(
+        session_pb2.OpenSessionRequest(
+            device_id=device, initial_state_json=json.dumps(state or {})
+        ),
+        metadata=as_user(user),
+    )
+    return response.session
+
+
+async def update(
+    stub: Any,
+    user: str,
+    session: Any,
+    patch: Any,
+    *,
+    base: int | None = None,
+    op_id: str | None = None,
+    device: str = "phone",
+    lease: bool = False,
+) -> Any:
+    return await stub.ApplyUpdate(
+        session_pb2.ApplyUpdateRequest(
+            session_id=session.session_id,
+            device_id=device,
+            op_id=op_id or uuid.uuid4().hex,
+            base_version=session.version if base is None else base,
+            epoch=session.epoch,
+            patch_json=json.dumps(patch),
+            require_lease=lease,
+        ),
+        metadata=as_user(user),
+    )
+
+
+def error_code(error: grpc.aio.AioRpcError) -> str:
+    return str(dict(error.trailing_metadata() or ()).get("syncbridge-error", ""))
+
+
+async def test_open_get_update_round_trip(stub: Any) -> None:
+    session = await open_session(stub, "alice", state={"page": 1})
+    assert session.version == 1 and session.epoch == 1
+    assert session.active_device == "phone"
+    result = await update(stub, "alice", session, {"page": 2, "mode": "dark"})
+    assert result.outcome == session_pb2.UPDATE_OUTCOME_APPLIED
+    assert result.change.version == 2
+    got = await stub.GetSession(
+        session_pb2.GetSessionRequest(session_id=session.session_id), metadata=as_user("alice")
+    )
+    assert json.loads(got.state_json) == {"page": 2, "mode": "dark"}
+    assert got.version == 2
+    assert got.expires_at.seconds - got.updated_at.seconds == 7 * 24 * 3600
+
+
+async def test_32_concurrent_writers_get_gap_free_versions(stub: Any) -> None:
+    session = await open_session(stub, "alice")
+
+    async def writer(n: int) -> int:
+        # Disjoint paths: every stale write rebases instead of conflicting.
+        result = await update(stub, "alice", session, {f"w{n}": n})
+        return int(result.change.version)
+
+    versions = await asyncio.gather(*(writer(n) for n in range(32)))
+    assert sorted(versions) == list(range(2, 34))
+    got = await stub.GetSession(
+        session_pb2.GetSessionRequest(session_id=session.session_id), metadata=as_user("alice")
+    )
+    assert json.loads(got.state_json) == {f"w{n}": n for n in range(32)}
+    replay = await stub.ChangesSince(
+        session_pb2.ChangesSinceRequest(session_id=session.session_id, epoch=1, version=1),
+        metadata=as_user("alice"),
+    )
+    assert replay.recovered
+    assert [c.version for c in replay.changes] == list(range(2, 34))
+
+
+async def test_same_op_id_applies_once(stub: Any) -> None:
+    session = await open_session(stub, "alice", state={"n": 0})
+    first = await update(stub, "alice", session, {"n": 1}, op_id="op-1")
+    again = await update(stub, "alice", session, {"n": 1}, op_id="op-1")
+    assert not first.replayed and again.replayed
+    assert again.change.version == first.change.version == 2
+    assert again.change.event_id == first.change.event_id
+    got = await stub.GetSession(
+        session_pb2.GetSessionRequest(session_id=session.session_id), metadata=as_user("alice")
+    )
+    assert got.version == 2
+
+
+async def test_stale_overlapping_update_conflicts_with_current_version(stub: Any) -> None:
+    session = await open_session(stub, "alice", state={"a": 0, "b": 0})
+    await update(stub, "alice", session, {"a": 1})
+    rebased = await update(stub, "alice", session, {"b": 1})  # base 1, disjoint
+    assert rebased.outcome == session_pb2.UPDATE_OUTCOME_REBASED
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await update(stub, "alice", session, {"a": 2})  # base 1, overlaps v2
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert error_code(refused.value) == "conflict"
+    assert dict(refused.value.trailing_metadata())["syncbridge-version"] == "3"
+
+
+async def test_another_users_session_is_not_found(stub: Any) -> None:
+    session = await open_session(stub, "alice")
+    for call in (
+        stub.GetSession(
+            session_pb2.GetSessionRequest(session_id=session.session_id),
+            metadata=as_user("mallory"),
+        ),
+        update(stub, "mallory", session, {"x": 1}),
+        stub.OpenSession(
+            session_pb2.OpenSessionRequest(session_id=session.session_id, device_id="evil"),
+            metadata=as_user("mallory"),
+        ),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call
+        assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+        assert error_code(refused.value) == "session_not_found"
+    listed = await stub.ListSessions(session_pb2.ListSessionsRequest(), metadata=as_user("mallory"))
+    assert list(listed.sessions) == []
+
+
+async def test_missing_user_metadata_is_unauthenticated(stub: Any) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.GetSession(session_pb2.GetSessionRequest(session_id=str(uuid.uuid4())))
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_bad_input_names_the_field(stub: Any) -> None:
+    session = await open_session(stub, "alice")
+    cases = [
+        ({"patch_json": "not json"}, grpc.StatusCode.INVALID_ARGUMENT, "patch_json"),
+        ({"patch_json": "[1, 2]"}, grpc.StatusCode.INVALID_ARGUMENT, "patch_json"),
+        ({"op_id": ""}, grpc.StatusCode.INVALID_ARGUMENT, "op_id"),
+        (
+            {"patch_json": json.dumps({"blob": "x" * 70_000})},
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "patch_json",
+        ),
+    ]
+    for fields, status, field in cases:
+        request = session_pb2.ApplyUpdateRequest(
+            session_id=session.session_id,
+            device_id="phone",
+            op_id="op",
+            base_version=1,
+            epoch=1,
+            patch_json="{}",
+        )
+        for name, value in fields.items():
+            setattr(request, name, value)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.ApplyUpdate(request, metadata=as_user("alice"))
+        assert refused.value.code() == status, fields
+        assert field in (refused.value.details() or "")
+
+
+async def test_state_size_limit(stub: Any) -> None:
+    session = await open_session(stub, "alice")
+    for n in range(4):  # 4 x 60 KB patches: the last one crosses 256 KiB of state
+        try:
+            result = await update(stub, "alice", session, {f"k{n}": "x" * 60_000}, base=1 + n)
+            assert result.change.version == 2 + n
+        except grpc.aio.AioRpcError as error:
+            assert n == 3 or n == 4
+            assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert error_code(error) == "too_large"
+            break
+    else:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await update(stub, "alice", session, {"k4": "x" * 60_000}, base=5)
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_handoff_moves_lease_and_fences_old_device(stub: Any) -> None:
+    session = await open_session(stub, "alice", device="phone")
+    attached = await stub.OpenSession(
+        session_pb2.OpenSessionRequest(session_id=session.session_id, device_id="laptop"),
+        metadata=as_user("alice"),
+    )
+    assert not attached.created and attached.session.version == 2
+    moved = await stub.Handoff(
+        session_pb2.HandoffRequest(
+            session_id=session.session_id, device_id="phone", to_device="laptop", op_id="h1"
+        ),
+        metadata=as_user("alice"),
+    )
+    assert moved.change.kind == session_pb2.CHANGE_KIND_HANDOFF
+    assert moved.change.version == 3 and moved.change.active_device == "laptop"
+    assert moved.change.lease_fence == session.lease_fence + 1
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await update(stub, "alice", session, {"x": 1}, base=3, device="phone", lease=True)
+    assert error_code(refused.value) == "lease_required"
+    ok = await update(stub, "alice", session, {"x": 1}, base=3, device="laptop", lease=True)
+    assert ok.change.version == 4
+
+
+async def test_resume_replays_or_snapshots_across_epoch_change(core: Running, stub: Any) -> None:
+    session = await open_session(stub, "alice")
+    for n in range(3):
+        await update(stub, "alice", session, {"n": n}, base=1 + n)
+    replay = await stub.ChangesSince(
+        session_pb2.ChangesSinceRequest(session_id=session.session_id, epoch=1, version=2),
+        metadata=as_user("alice"),
+    )
+    assert replay.recovered and [c.version for c in replay.changes] == [3, 4]
+
+    # The admin path a restore from backup takes: history gone, new epoch.
+    store = Store(
+        core.pool, ttl=dt.timedelta(days=7), max_state_bytes=1 << 20, max_patch_bytes=1 << 20
+    )
+    reset = await store.reset_history("alice", session.session_id)
+    assert reset.epoch == 2
+    after = await stub.ChangesSince(
+        session_pb2.ChangesSinceRequest(session_id=session.session_id, epoch=1, version=4),
+        metadata=as_user("alice"),
+    )
+    assert not after.recovered
+    assert after.snapshot.epoch == 2 and json.loads(after.snapshot.state_json) == {"n": 2}
+
+
+async def test_redis_flushed_mid_run_loses_nothing(stub: Any, redis_url: str) -> None:
+    session = await open_session(stub, "alice")
+    for n in range(5):
+        await update(stub, "alice", session, {f"k{n}": n}, base=1 + n)
+    client = aioredis.Redis.from_url(redis_url)
+    await client.flushdb()
+    await client.aclose()
+    for n in range(5, 10):
+        await update(stub, "alice", session, {f"k{n}": n}, base=1 + n)
+    got = await stub.GetSession(
+        session_pb2.GetSessionRequest(session_id=session.session_id), metadata=as_user("alice")
+    )
+    assert got.version == 11 and got.epoch == 1  # history is in PostgreSQL: same epoch
+    replay = await stub.ChangesSince(
+        session_pb2.ChangesSinceRequest(session_id=session.session_id, epoch=1, version=1),
+        metadata=as_user("alice"),
+    )
+    assert replay.recovered and [c.version for c in replay.changes] == list(range(2, 12))
+    # op_id dedupe survives the flush: it lives in PostgreSQL.
+    again = await update(stub, "alice", session, {"k0": 0}, base=1, op_id=replay.changes[0].op_id)
+    assert again.replayed and again.change.version == 2
+
+
+async def test_events_reach_rabbitmq_in_order(core: Running, stub: Any, amqp_url: str) -> None:
+    connection = await aio_pika.connect(amqp_url)
+    channel = await connection.channel()
+    exchange = await channel.declare_exchange(
+        events.EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
+    )
+    queue = await channel.declare_queue(exclusive=True)
+    await queue.bind(exchange, routing_key=events.routing_key("alice"))
+    session = await open_session(stub, "alice")
+    for n in range(5):
+        await update(stub, "alice", session, {"n": n}, base=1 + n)
+    seen: list[int] = []
+    async with asyncio.timeout(15):
+        async with queue.iterator() as messages:
+            async for message in messages:
+                await message.ack()
+                change = events.decode(message.body)
+                assert change.session_id == session.session_id
+                seen.append(change.version)
+                if change.version == 6:
+                    break
+    await connection.close()
+    assert seen == [1, 2, 3, 4, 5, 6]
+
+
+async def test_health_reflection_and_metrics(core: Running) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{core.port}") as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        async with asyncio.timeout(10):
+            while True:
+                answer = await health.Check(
+                    health_pb2.HealthCheckRequest(service="syncbridge.session.v1.SessionService")
+                )
+                if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                    break
+                await asyncio.sleep(0.1)
+        reflect = reflection_pb2_grpc.ServerReflectionStub(channel)
+        async for reply in reflect.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+        ):
+            names = {s.name for s in reply.list_services_response.service}
+            assert "syncbridge.session.v1.SessionService" in names
+            break
+    reader, writer = await asyncio.open_connection("127.0.0.1", core.metrics_port)
+    writer.write(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+    body = (await reader.read()).decode()
+    writer.close()
+    for name in (
+        "syncbridge_core_rpc_latency_seconds",
+        "syncbridge_core_outbox_backlog",
+        "syncbridge_core_outbox_lag_seconds",
+        "syncbridge_core_active_sessions",
+        "syncbridge_core_cache_requests_total",
+    ):
+        assert name in body
+
+
+async def test_deadline_is_honoured(stub: Any) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as expired:
+        await stub.ListSessions(
+            session_pb2.ListSessionsRequest(), metadata=as_user("alice"), timeout=0.000_001
+        )
+    assert expired.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED

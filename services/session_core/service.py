@@ -1,0 +1,359 @@
+"""The SessionService servicer: gRPC in, Store/Cache calls, gRPC out.
+
+Every call is scoped to the user in `x-syncbridge-user` metadata; errors map
+to status codes plus a `syncbridge-error` trailer (see session.proto).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from prometheus_client import CollectorRegistry, Counter
+
+from libs.log.context import bind
+from libs.metrics.rpc import rpc_metrics
+from services.session_core import events, resume
+from services.session_core.cache import Cache
+from services.session_core.records import Conflict, InvalidArgument, StoreError
+from services.session_core.store import Store
+from syncbridge.session.v1 import session_pb2, session_pb2_grpc
+
+log = logging.getLogger(__name__)
+R = TypeVar("R")
+
+USER_METADATA = "x-syncbridge-user"
+
+_STATUS = {
+    "session_not_found": grpc.StatusCode.NOT_FOUND,
+    "invalid_argument": grpc.StatusCode.INVALID_ARGUMENT,
+    "too_large": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "lease_required": grpc.StatusCode.FAILED_PRECONDITION,
+    "conflict": grpc.StatusCode.FAILED_PRECONDITION,
+    "epoch_mismatch": grpc.StatusCode.FAILED_PRECONDITION,
+}
+
+
+class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[misc]
+    """Implements syncbridge.session.v1.SessionService over Store and Cache."""
+
+    def __init__(
+        self, store: Store, cache: Cache, registry: CollectorRegistry, *, max_replay: int = 1000
+    ) -> None:
+        self._store = store
+        self._cache = cache
+        self._max_replay = max_replay
+        self._rpc = rpc_metrics(registry, "syncbridge_core_rpc")
+        self._resumes = Counter(
+            "syncbridge_core_resume_total",
+            "ChangesSince answers by outcome (replayed or snapshot reason).",
+            labelnames=("outcome",),
+            registry=registry,
+        )
+
+    # -- plumbing ---------------------------------------------------------
+
+    async def _call(
+        self,
+        method: str,
+        context: grpc.aio.ServicerContext,
+        body: Callable[[str], Awaitable[R]],
+        **fields: Any,
+    ) -> R:
+        metadata = dict(context.invocation_metadata() or ())
+        user = metadata.get(USER_METADATA, "")
+        with (
+            self._rpc.time(method) as timing,
+            bind(rpc=method, request_id=metadata.get("x-request-id", ""), **fields),
+        ):
+            if not user:
+                timing.code = "UNAUTHENTICATED"
+                await self._abort(
+                    context,
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    "unauthenticated",
+                    "missing x-syncbridge-user metadata",
+                )
+            try:
+                return await body(user)
+            except StoreError as error:
+                status = _STATUS.get(error.code, grpc.StatusCode.INTERNAL)
+                timing.code = status.name
+                trailers: list[tuple[str, str]] = []
+                if isinstance(error, Conflict):
+                    trailers = [
+                        ("syncbridge-version", str(error.version)),
+                        ("syncbridge-epoch", str(error.epoch)),
+                    ]
+                log.info("refused", extra={"code": error.code})
+                await self._abort(context, status, error.code, error.message, trailers)
+            raise AssertionError("unreachable")  # abort() always raises
+
+    @staticmethod
+    async def _abort(
+        context: grpc.aio.ServicerContext,
+        status: grpc.StatusCode,
+        code: str,
+        message: str,
+        trailers: list[tuple[str, str]] | None = None,
+    ) -> None:
+        context.set_trailing_metadata((("syncbridge-error", code), *(trailers or [])))
+        await context.abort(status, message)
+
+    async def _snapshot(self, user: str, session_id: str) -> session_pb2.Session:
+        cached = await self._cache.get_snapshot(session_id)
+        # Reads do not extend a session's life: an expired one is a miss here
+        # even if its cache entry is still warm.
+        if (
+            cached is not None
+            and cached.user_id == user
+            and cached.expires_at.ToDatetime(dt.UTC) > dt.datetime.now(dt.UTC)
+        ):
+            return cached
+        message = events.session_message(await self._store.get(user, session_id))
+        await self._cache.put_snapshot(message)
+        return message
+
+    async def _with_presence(self, message: session_pb2.Session) -> session_pb2.Session:
+        online = await self._cache.online(message.session_id) or {}
+        for device in message.devices:
+            device.online = device.device_id in online
+            if device.online:
+                device.last_seen.FromDatetime(dt.datetime.now(dt.UTC))
+        return message
+
+    async def _after_commit(self, change: session_pb2.Change, user: str) -> None:
+        await self._cache.append_change(change)
+        try:
+            snapshot = events.session_message(await self._store.get(user, change.session_id))
+        except StoreError:
+            return
+        await self._cache.put_snapshot(snapshot)
+
+    @staticmethod
+    def _json_object(field: str, text: str, default: Any = None) -> Any:
+        if not text:
+            if default is not None:
+                return default
+            raise InvalidArgument(f"{field}: required")
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise InvalidArgument(f"{field}: not valid JSON") from None
+
+    # -- RPCs ---------------------------------------------------------------
+
+    async def OpenSession(
+        self, request: session_pb2.OpenSessionRequest, context: grpc.aio.ServicerContext
+    ) -> session_pb2.OpenSessionResponse:
+        async def body(user: str) -> session_pb2.OpenSessionResponse:
+            if not request.device_id:
+                raise InvalidArgument("device_id: required")
+            initial = self._json_object("initial_state_json", request.initial_state_json, {})
+            if not isinstance(initial, dict):
+                raise InvalidArgument("initial_state_json: not a JSON object")
+            record, change, created = await self._store.open(
+                user, request.session_id, request.device_id, initial
+            )
+            message = events.session_message(record)
+            if change is not None:
+                await self._cache.append_change(events.change_message(change))
+                await self._cache.put_snapshot(message)
+            return session_pb2.OpenSessionResponse(
+                session=await self._with_presence(message), created=created
+            )
+
+        return await self._call("OpenSession", context, body, session_id=request.session_id)
+
+    async def GetSession(
+        self, request: session_pb2.GetSessionRequest, context: grpc.aio.ServicerContext
+    ) -> session_pb2.Session:
+        async def body(user: str) -> session_pb2.Session:
+            return await self._with_presence(await self._snapshot(user, request.session_id))
+
+        return await self._call("GetSession", context, body, session_id=request.session_id)
+
+    async def ApplyUpdate(
+        self, request: session_pb2.ApplyUpdateRequest, context: grpc.aio.ServicerContext
+    ) -> session_pb2.ApplyUpdateResponse:
+        async def body(user: str) -> session_pb2.ApplyUpdateResponse:
+            cached = await self._cache.op_result(request.session_id, request.op_id)
+            if cached is not None and cached.user_id == user and request.op_id:
+                return self._update_response(cached, replayed=True)
+            patch = self._json_object("patch_json", request.patch_json)
+            change, replayed = await self._store.apply_update(
+                user,
+                request.session_id,
+                device_id=request.device_id,
+                op_id=request.op_id,
+                base_version=request.base_version,
+                epoch=request.epoch,
+                patch=patch,
+                require_lease=request.require_lease,
+            )
+            message = events.change_message(change)
+            if not replayed:
+                await self._after_commit(message, user)
+            return self._update_response(message, replayed=replayed, outcome=change.outcome)
+
+        return await self._call(
+            "ApplyUpdate", context, body, session_id=request.session_id, op_id=request.op_id
+        )
+
+    @staticmethod
+    def _update_response(
+        change: session_pb2.Change, *, replayed: bool, outcome: str = ""
+    ) -> session_pb2.ApplyUpdateResponse:
+        return session_pb2.ApplyUpdateResponse(
+            outcome=session_pb2.UPDATE_OUTCOME_REBASED
+            if outcome == "rebased"
+            else session_pb2.UPDATE_OUTCOME_APPLIED,
+            change=change,
+            replayed=replayed,
+        )
+
+    async def Handoff(
+        self, request: session_pb2.HandoffRequest, context: grpc.aio.ServicerContext
+    ) -> session_pb2.HandoffResponse:
+        async def body(user: str) -> session_pb2.HandoffResponse:
+            change, replayed = await self._store.handoff(
+                user,
+                request.session_id,
+                device_id=request.device_id,
+                to_device=request.to_device,
+                op_id=request.op_id,
+            )
+            message = events.change_message(change)
+            if not replayed:
+                await self._after_commit(message, user)
+            return session_pb2.HandoffResponse(change=message, replayed=replayed)
+
+        return await self._call(
+            "Handoff", context, body, session_id=request.session_id, op_id=request.op_id
+        )
+
+    async def ChangesSince(
+        self, request: session_pb2.ChangesSinceRequest, context: grpc.aio.ServicerContext
+    ) -> session_pb2.ChangesSinceResponse:
+        async def body(user: str) -> session_pb2.ChangesSinceResponse:
+            if request.version < 0 or request.epoch < 0:
+                raise InvalidArgument("version: must not be negative")
+            current = await self._store.get(user, request.session_id)
+            limit = min(request.limit or self._max_replay, self._max_replay)
+            oldest = await self._store.oldest_version(request.session_id, current.epoch)
+            plan = resume.plan_resume(
+                request.epoch, request.version, current.epoch, current.version, oldest, limit
+            )
+            if isinstance(plan, resume.Replay):
+                changes = await self._cache.changes_after(
+                    request.session_id,
+                    current.epoch,
+                    plan.from_version_exclusive,
+                    plan.to_version_inclusive,
+                )
+                if changes is None:
+                    records = await self._store.changes_between(
+                        user,
+                        request.session_id,
+                        current.epoch,
+                        plan.from_version_exclusive,
+                        plan.to_version_inclusive,
+                    )
+                    changes = [events.change_message(r) for r in records]
+                expected = list(
+                    range(plan.from_version_exclusive + 1, plan.to_version_inclusive + 1)
+                )
+                if [c.version for c in changes] == expected:
+                    self._resumes.labels(outcome="replayed").inc()
+                    return session_pb2.ChangesSinceResponse(recovered=True, changes=changes)
+                reason = "history_incomplete"
+            else:
+                reason = plan.reason
+            self._resumes.labels(outcome=reason).inc()
+            snapshot = await self._with_presence(events.session_message(current))
+            return session_pb2.ChangesSinceResponse(recovered=False, snapshot=snapshot)
+
+        return await self._call("ChangesSince", context, body, session_id=request.session_id)
+
+    async def EndSession(
+        self, request: session_pb2.EndSessionRequest, context: grpc.aio.ServicerContext
+    ) -> session_pb2.EndSessionResponse:
+        async def body(user: str) -> session_pb2.EndSessionResponse:
+            change = await self._store.end(user, request.session_id, request.device_id)
+            await self._cache.forget(request.session_id)
+            return session_pb2.EndSessionResponse(change=events.change_message(change))
+
+        return await self._call("EndSession", context, body, session_id=request.session_id)
+
+    async def ListSessions(
+        self, request: session_pb2.ListSessionsRequest, context: grpc.aio.ServicerContext
+    ) -> session_pb2.ListSessionsResponse:
+        async def body(user: str) -> session_pb2.ListSessionsResponse:
+            size = min(max(request.page_size or 50, 1), 500)
+            before = _decode_page_token(request.page_token)
+            records = await self._store.list_for_user(user, size + 1, before)
+            token = ""
+            if len(records) > size:
+                records = records[:size]
+                last = records[-1]
+                token = _encode_page_token(last.updated_at, last.session_id)
+            return session_pb2.ListSessionsResponse(
+                sessions=[
+                    session_pb2.SessionSummary(
+                        session_id=r.session_id,
+                        version=r.version,
+                        epoch=r.epoch,
+                        active_device=r.active_device,
+                        updated_at=events.timestamp(r.updated_at),
+                        expires_at=events.timestamp(r.expires_at),
+                    )
+                    for r in records
+                ],
+                next_page_token=token,
+            )
+
+        return await self._call("ListSessions", context, body)
+
+    async def UpdatePresence(
+        self, request: session_pb2.UpdatePresenceRequest, context: grpc.aio.ServicerContext
+    ) -> session_pb2.PresenceResponse:
+        async def body(user: str) -> session_pb2.PresenceResponse:
+            record = await self._store.get(user, request.session_id)  # scopes to the user
+            if request.device_id not in record.devices:
+                raise InvalidArgument("device_id: not attached to the session")
+            online = request.action != session_pb2.PRESENCE_ACTION_LEAVE
+            await self._cache.touch_presence(request.session_id, request.device_id, online)
+            snapshot = await self._with_presence(events.session_message(record))
+            return session_pb2.PresenceResponse(devices=snapshot.devices)
+
+        return await self._call("UpdatePresence", context, body, session_id=request.session_id)
+
+    async def GetPresence(
+        self, request: session_pb2.GetPresenceRequest, context: grpc.aio.ServicerContext
+    ) -> session_pb2.PresenceResponse:
+        async def body(user: str) -> session_pb2.PresenceResponse:
+            record = await self._store.get(user, request.session_id)
+            snapshot = await self._with_presence(events.session_message(record))
+            return session_pb2.PresenceResponse(devices=snapshot.devices)
+
+        return await self._call("GetPresence", context, body, session_id=request.session_id)
+
+
+def _encode_page_token(updated_at: dt.datetime, session_id: str) -> str:
+    raw = json.dumps([updated_at.isoformat(), session_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _decode_page_token(token: str) -> tuple[dt.datetime, str] | None:
+    if not token:
+        return None
+    try:
+        stamp, session_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return dt.datetime.fromisoformat(stamp), str(session_id)
+    except (ValueError, TypeError):
+        raise InvalidArgument("page_token: not a token this server issued") from None
