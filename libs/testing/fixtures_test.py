@@ -71,7 +71,7 @@ _handed_out: list[tuple[str, str, str]] = []
 @pytest.mark.asyncio
 @pytest.mark.parametrize("run", ["first", "second"])
 async def test_each_test_gets_its_own_resources(
-    run: str, redis_url: str, pg_dsn: str, amqp_url: str
+    run: str, redis_url: str, pg_dsn: str, amqp_url: str, server_config: servers.Config
 ) -> None:
     for previous in _handed_out:
         assert redis_url != previous[0]
@@ -80,10 +80,15 @@ async def test_each_test_gets_its_own_resources(
     if _handed_out:
         previous_redis, previous_pg, previous_amqp = _handed_out[-1]
         db = int(_last_path_part(previous_redis))
-        assert servers.redis_command("DBSIZE", db=db) == 0
+        assert servers.redis_command("DBSIZE", db=db, port=server_config.redis_port) == 0
         query = "SELECT count(*) FROM pg_database WHERE datname = '%s'"
-        assert servers.psql(query % _last_path_part(previous_pg)) == "0"
-        status, _ = servers.management_request("GET", f"vhosts/{_last_path_part(previous_amqp)}")
+        port = server_config.postgres_port
+        assert servers.psql(query % _last_path_part(previous_pg), port=port) == "0"
+        status, _ = servers.management_request(
+            "GET",
+            f"vhosts/{_last_path_part(previous_amqp)}",
+            port=server_config.rabbitmq_management_port,
+        )
         assert status == 404
     _handed_out.append((redis_url, pg_dsn, amqp_url))
 

@@ -1,4 +1,4 @@
-"""The `servers` fixture restarts and crashes the shared servers, and restores them after."""
+"""`servers` gives a fault test its own servers to restart or crash, restored afterwards."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ async def _publish_confirmed(amqp_url: str, body: bytes) -> None:
 async def test_rabbitmq_restart_keeps_vhost_and_persistent_messages(
     servers: ServerControl, amqp_url: str
 ) -> None:
+    assert servers.config.amqp_port != servers_module.AMQP_PORT  # not the shared server
     await _publish_confirmed(amqp_url, b"before")
     servers.restart("rabbitmq")
     assert servers.is_running("rabbitmq")
@@ -62,11 +63,16 @@ async def test_redis_restart_loses_data_by_design(servers: ServerControl, redis_
         await after.aclose()
 
 
-def test_killed_server_is_down_during_the_test(servers: ServerControl) -> None:
-    servers.kill("redis")
-    assert not servers.is_running("redis")
+_crashed: list[servers_module.Config] = []
 
 
-def test_servers_run_again_after_a_fault_test() -> None:
-    # Runs after the test above: the fixture's teardown restarted Redis.
-    assert all(servers_module.is_running(name) for name in servers_module.NAMES)
+def test_a_crashed_server_is_down_until_the_test_ends(servers: ServerControl, pg_dsn: str) -> None:
+    servers.kill("postgres")
+    assert not servers.is_running("postgres")
+    _crashed.append(servers.config)
+
+
+def test_then_it_runs_again(servers: ServerControl) -> None:
+    # Runs after the test above, whose teardown restarted what it crashed.
+    assert _crashed == [servers.config]
+    assert servers.is_running("postgres")

@@ -102,19 +102,40 @@ class Cache:
 
     # -- recent change log ------------------------------------------------
 
-    async def append_change(self, change: session_pb2.Change) -> None:
-        log_key = key(change.session_id, "log")
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.zadd(log_key, {change.SerializeToString(): change.version})
-        pipe.zremrangebyrank(log_key, 0, -(self._log_length + 1))
-        pipe.pexpire(log_key, self._ttl_ms)
-        if change.op_id:
-            pipe.set(
-                key(change.session_id, f"op:{change.op_id}"),
-                change.SerializeToString(),
-                px=self._ttl_ms,
-            )
-        await self._safe("append_change", pipe.execute())
+    async def record(
+        self, change: session_pb2.Change, session: session_pb2.Session | None = None
+    ) -> None:
+        """After a commit: log the change, remember its op_id, refresh the snapshot.
+
+        Every key shares the session's slot. The snapshot's compare-and-set
+        script runs on its own: Redis Cluster clients refuse scripts in pipelines.
+        """
+
+        async def write() -> None:
+            log_key = key(change.session_id, "log")
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.zadd(log_key, {change.SerializeToString(): change.version})
+            pipe.zremrangebyrank(log_key, 0, -(self._log_length + 1))
+            pipe.pexpire(log_key, self._ttl_ms)
+            if change.op_id:
+                pipe.set(
+                    key(change.session_id, f"op:{change.op_id}"),
+                    change.SerializeToString(),
+                    px=self._ttl_ms,
+                )
+            await pipe.execute()
+            if session is not None:
+                await self._set_if_newer(
+                    keys=[key(session.session_id, "snap")],
+                    args=[
+                        session.epoch,
+                        session.version,
+                        session.SerializeToString(),
+                        self._ttl_ms,
+                    ],
+                )
+
+        await self._safe("record", write())
 
     async def changes_after(
         self, session_id: str, epoch: int, version: int, upto: int

@@ -25,6 +25,13 @@ _KIND = {
 }
 
 
+_OUTCOME = {
+    "": session_pb2.UPDATE_OUTCOME_UNSPECIFIED,
+    "applied": session_pb2.UPDATE_OUTCOME_APPLIED,
+    "rebased": session_pb2.UPDATE_OUTCOME_REBASED,
+}
+
+
 def routing_key(user_id: str) -> str:
     """Topic routing key: edges bind one key per connected user.
 
@@ -56,6 +63,7 @@ def change_message(change: ChangeRecord) -> session_pb2.Change:
         active_device=change.active_device,
         lease_fence=change.lease_fence,
         committed_at=timestamp(change.committed_at),
+        outcome=_OUTCOME[change.outcome],
     )
 
 

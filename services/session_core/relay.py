@@ -33,7 +33,9 @@ class OutboxRelay:
         batch: int = 500,
         poll_seconds: float = 1.0,
         on_published: Callable[[int], None] = lambda n: None,
+        confirm_timeout: float = 15.0,
     ) -> None:
+        self._confirm_timeout = confirm_timeout
         self._dsn = dsn
         self._amqp_url = amqp_url
         self._batch = batch
@@ -49,10 +51,12 @@ class OutboxRelay:
             try:
                 await self._lead(stop)
                 backoff = 0.2
-            except (OSError, asyncpg.PostgresError, aio_pika.exceptions.AMQPError) as error:
-                log.warning("outbox relay interrupted, retrying", extra={"error": repr(error)})
             except asyncio.CancelledError:
                 raise
+            except Exception as error:
+                # Broker restarts surface as assorted aiormq errors (some are
+                # RuntimeErrors); whatever it was, rows stay in the outbox.
+                log.warning("outbox relay interrupted, retrying", extra={"error": repr(error)})
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), backoff)
             backoff = min(backoff * 2, 5.0)
@@ -92,22 +96,24 @@ class OutboxRelay:
         if not rows:
             return 0
         # Publishes are pipelined on one channel: frames leave in order and
-        # gather waits for every confirm before any row is deleted.
-        await asyncio.gather(
-            *(
-                exchange.publish(
-                    aio_pika.Message(
-                        bytes(row["payload"]),
-                        message_id=str(row["event_id"]),
-                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                        content_type="application/x-protobuf",
-                        type="syncbridge.session.v1.Change",
-                    ),
-                    routing_key=row["routing_key"],
+        # gather waits for every confirm before any row is deleted. A broker
+        # that dies mid-batch may never confirm: the timeout turns that into a retry.
+        async with asyncio.timeout(self._confirm_timeout):
+            await asyncio.gather(
+                *(
+                    exchange.publish(
+                        aio_pika.Message(
+                            bytes(row["payload"]),
+                            message_id=str(row["event_id"]),
+                            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                            content_type="application/x-protobuf",
+                            type="syncbridge.session.v1.Change",
+                        ),
+                        routing_key=row["routing_key"],
+                    )
+                    for row in rows
                 )
-                for row in rows
             )
-        )
         await conn.execute(
             "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
         )

@@ -70,6 +70,7 @@ class Running:
     health: health.aio.HealthServicer
     relay: OutboxRelay
     grace: float
+    registry: CollectorRegistry
 
     async def shutdown(self) -> None:
         await self.health.enter_graceful_shutdown()
@@ -156,6 +157,7 @@ async def start(config: CoreConfig, registry: CollectorRegistry | None = None) -
         health_servicer,
         relay,
         config.grace_seconds,
+        registry,
     )
 
 

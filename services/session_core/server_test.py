@@ -18,7 +18,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from redis import asyncio as aioredis
 
 from services.session_core import events
-from services.session_core.harness import as_user, running_core, stub_for, core_config
+from services.session_core.harness import as_user, core_config, running_core, stub_for
 from services.session_core.server import Running
 from services.session_core.store import Store
 from syncbridge.session.v1 import session_pb2

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import asyncpg
 import grpc
 from prometheus_client import CollectorRegistry, Counter
 
@@ -21,13 +22,21 @@ from libs.metrics.rpc import rpc_metrics
 from services.session_core import events, resume
 from services.session_core.cache import Cache
 from services.session_core.records import Conflict, InvalidArgument, StoreError
-from services.session_core.store import Store
+from services.session_core.store import Store, Written
 from syncbridge.session.v1 import session_pb2, session_pb2_grpc
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
 
 USER_METADATA = "x-syncbridge-user"
+
+_BACKEND_DOWN = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+)
 
 _STATUS = {
     "session_not_found": grpc.StatusCode.NOT_FOUND,
@@ -92,6 +101,13 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
                     ]
                 log.info("refused", extra={"code": error.code})
                 await self._abort(context, status, error.code, error.message, trailers)
+            except _BACKEND_DOWN as error:
+                # PostgreSQL unreachable: nothing committed, safe to retry elsewhere.
+                timing.code = "UNAVAILABLE"
+                log.warning("postgresql unavailable", extra={"error": type(error).__name__})
+                await self._abort(
+                    context, grpc.StatusCode.UNAVAILABLE, "unavailable", "storage unavailable"
+                )
             raise AssertionError("unreachable")  # abort() always raises
 
     @staticmethod
@@ -127,13 +143,11 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
                 device.last_seen.FromDatetime(dt.datetime.now(dt.UTC))
         return message
 
-    async def _after_commit(self, change: session_pb2.Change, user: str) -> None:
-        await self._cache.append_change(change)
-        try:
-            snapshot = events.session_message(await self._store.get(user, change.session_id))
-        except StoreError:
-            return
-        await self._cache.put_snapshot(snapshot)
+    async def _after_commit(self, written: Written) -> session_pb2.Change:
+        change = events.change_message(written.change)
+        if not written.replayed:
+            await self._cache.record(change, events.session_message(written.session))
+        return change
 
     @staticmethod
     def _json_object(field: str, text: str, default: Any = None) -> Any:
@@ -157,13 +171,12 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
             initial = self._json_object("initial_state_json", request.initial_state_json, {})
             if not isinstance(initial, dict):
                 raise InvalidArgument("initial_state_json: not a JSON object")
-            record, change, created = await self._store.open(
+            written, record, created = await self._store.open(
                 user, request.session_id, request.device_id, initial
             )
+            if written is not None:
+                await self._after_commit(written)
             message = events.session_message(record)
-            if change is not None:
-                await self._cache.append_change(events.change_message(change))
-                await self._cache.put_snapshot(message)
             return session_pb2.OpenSessionResponse(
                 session=await self._with_presence(message), created=created
             )
@@ -183,10 +196,16 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
     ) -> session_pb2.ApplyUpdateResponse:
         async def body(user: str) -> session_pb2.ApplyUpdateResponse:
             cached = await self._cache.op_result(request.session_id, request.op_id)
-            if cached is not None and cached.user_id == user and request.op_id:
-                return self._update_response(cached, replayed=True)
+            if (
+                cached is not None
+                and cached.user_id == user
+                and cached.kind == session_pb2.CHANGE_KIND_UPDATE
+            ):
+                return session_pb2.ApplyUpdateResponse(
+                    outcome=cached.outcome, change=cached, replayed=True
+                )
             patch = self._json_object("patch_json", request.patch_json)
-            change, replayed = await self._store.apply_update(
+            written = await self._store.apply_update(
                 user,
                 request.session_id,
                 device_id=request.device_id,
@@ -196,42 +215,28 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
                 patch=patch,
                 require_lease=request.require_lease,
             )
-            message = events.change_message(change)
-            if not replayed:
-                await self._after_commit(message, user)
-            return self._update_response(message, replayed=replayed, outcome=change.outcome)
+            message = await self._after_commit(written)
+            return session_pb2.ApplyUpdateResponse(
+                outcome=message.outcome, change=message, replayed=written.replayed
+            )
 
         return await self._call(
             "ApplyUpdate", context, body, session_id=request.session_id, op_id=request.op_id
-        )
-
-    @staticmethod
-    def _update_response(
-        change: session_pb2.Change, *, replayed: bool, outcome: str = ""
-    ) -> session_pb2.ApplyUpdateResponse:
-        return session_pb2.ApplyUpdateResponse(
-            outcome=session_pb2.UPDATE_OUTCOME_REBASED
-            if outcome == "rebased"
-            else session_pb2.UPDATE_OUTCOME_APPLIED,
-            change=change,
-            replayed=replayed,
         )
 
     async def Handoff(
         self, request: session_pb2.HandoffRequest, context: grpc.aio.ServicerContext
     ) -> session_pb2.HandoffResponse:
         async def body(user: str) -> session_pb2.HandoffResponse:
-            change, replayed = await self._store.handoff(
+            written = await self._store.handoff(
                 user,
                 request.session_id,
                 device_id=request.device_id,
                 to_device=request.to_device,
                 op_id=request.op_id,
             )
-            message = events.change_message(change)
-            if not replayed:
-                await self._after_commit(message, user)
-            return session_pb2.HandoffResponse(change=message, replayed=replayed)
+            message = await self._after_commit(written)
+            return session_pb2.HandoffResponse(change=message, replayed=written.replayed)
 
         return await self._call(
             "Handoff", context, body, session_id=request.session_id, op_id=request.op_id

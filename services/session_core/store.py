@@ -1,12 +1,15 @@
 """PostgreSQL, the source of truth: every state transition in one transaction.
 
-Each write locks the session row, checks op_id (exactly-once effect), applies
-the rules of rebase.py, bumps the version, appends to the change log and
-writes the outbox row, then commits; callers answer only after the commit.
+Each write locks the session row (reading any earlier result of the same
+op_id in the same round trip), applies the rules of rebase.py, then writes
+the new session row, the change-log row and the outbox row in one statement,
+and commits; callers answer only after the commit. Fewer round trips per
+write is most of core's throughput.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import uuid
@@ -28,10 +31,36 @@ from services.session_core.records import (
     TooLarge,
 )
 
-_SESSION_COLUMNS = (
-    "session_id, user_id, state, version, epoch, active_device, lease_fence,"
-    " created_at, updated_at, expires_at"
+_COLUMNS = (
+    "s.session_id, s.user_id, s.state, s.version, s.epoch, s.active_device, s.lease_fence,"
+    " s.devices, s.created_at, s.updated_at, s.expires_at"
 )
+
+# Locks the live session row; `dup_*` carry the change an op_id already made.
+_LOCK = (
+    f"SELECT {_COLUMNS}, now() AS now, c.version AS dup_version"
+    " FROM sessions s LEFT JOIN changes c"
+    " ON c.session_id = s.session_id AND c.op_id = $3 AND $3 <> ''"
+    " WHERE s.session_id = $1 AND s.user_id = $2 AND s.expires_at > now()"
+    " FOR UPDATE OF s"
+)
+
+# The whole write of one change: session row, change log, outbox, wake-up.
+# Data-modifying CTEs always run, referenced or not.
+_WRITE = """
+WITH s AS (
+    UPDATE sessions SET state = $3::jsonb, version = $4, active_device = $5,
+        lease_fence = $6, devices = $7, updated_at = $8, expires_at = $9
+    WHERE session_id = $1
+), c AS (
+    INSERT INTO changes (session_id, epoch, version, event_id, kind, patch, paths, op_id,
+        device_id, active_device, lease_fence, outcome, committed_at)
+    VALUES ($1, $2, $4, $10, $11, $12::jsonb, $13, $14, $15, $5, $6, $16, $8)
+), o AS (
+    INSERT INTO outbox (event_id, routing_key, payload) VALUES ($10, $17, $18)
+)
+SELECT pg_notify('syncbridge_outbox', '')
+"""
 
 
 def encode_paths(paths: frozenset[tuple[str, ...]]) -> list[str]:
@@ -48,6 +77,22 @@ def _session_uuid(session_id: str) -> uuid.UUID:
     except ValueError:
         # An id that cannot exist is simply not found: no oracle for guessing.
         raise NotFound("session not found") from None
+
+
+def _session(row: asyncpg.Record) -> SessionRecord:
+    return SessionRecord(
+        session_id=str(row["session_id"]),
+        user_id=row["user_id"],
+        state=json.loads(row["state"]),
+        version=row["version"],
+        epoch=row["epoch"],
+        active_device=row["active_device"],
+        lease_fence=row["lease_fence"],
+        devices=tuple(row["devices"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        expires_at=row["expires_at"],
+    )
 
 
 def _change(row: asyncpg.Record, user_id: str) -> ChangeRecord:
@@ -69,6 +114,15 @@ def _change(row: asyncpg.Record, user_id: str) -> ChangeRecord:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class Written:
+    """A committed change and the session as it stands after it."""
+
+    change: ChangeRecord
+    session: SessionRecord
+    replayed: bool = False
+
+
 class Store:
     """Session operations against an asyncpg pool (see session.proto)."""
 
@@ -83,114 +137,107 @@ class Store:
     # -- reads ------------------------------------------------------------
 
     async def get(self, user_id: str, session_id: str) -> SessionRecord:
-        async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions"
-                " WHERE session_id = $1 AND user_id = $2 AND expires_at > now()",
-                _session_uuid(session_id),
-                user_id,
-            )
-            if row is None:
-                raise NotFound("session not found")
-            return await self._record(conn, row)
+        row = await self._pool.fetchrow(
+            f"SELECT {_COLUMNS} FROM sessions s"
+            " WHERE s.session_id = $1 AND s.user_id = $2 AND s.expires_at > now()",
+            _session_uuid(session_id),
+            user_id,
+        )
+        if row is None:
+            raise NotFound("session not found")
+        return _session(row)
 
     async def changes_between(
         self, user_id: str, session_id: str, epoch: int, after: int, upto: int
     ) -> list[ChangeRecord]:
         """Changes with after < version <= upto in `epoch`, in order (may be incomplete)."""
-        async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT c.* FROM changes c JOIN sessions s USING (session_id)"
-                " WHERE c.session_id = $1 AND s.user_id = $2 AND c.epoch = $3"
-                " AND c.version > $4 AND c.version <= $5 ORDER BY c.version",
-                _session_uuid(session_id),
-                user_id,
-                epoch,
-                after,
-                upto,
-            )
+        rows = await self._pool.fetch(
+            "SELECT c.* FROM changes c JOIN sessions s USING (session_id)"
+            " WHERE c.session_id = $1 AND s.user_id = $2 AND c.epoch = $3"
+            " AND c.version > $4 AND c.version <= $5 ORDER BY c.version",
+            _session_uuid(session_id),
+            user_id,
+            epoch,
+            after,
+            upto,
+        )
         return [_change(row, user_id) for row in rows]
 
     async def oldest_version(self, session_id: str, epoch: int) -> int | None:
-        async with self._pool.acquire() as conn:
-            value: int | None = await conn.fetchval(
-                "SELECT min(version) FROM changes WHERE session_id = $1 AND epoch = $2",
-                _session_uuid(session_id),
-                epoch,
-            )
+        value: int | None = await self._pool.fetchval(
+            "SELECT min(version) FROM changes WHERE session_id = $1 AND epoch = $2",
+            _session_uuid(session_id),
+            epoch,
+        )
         return value
 
     async def list_for_user(
         self, user_id: str, limit: int, before: tuple[dt.datetime, str] | None
     ) -> list[SessionRecord]:
         """Live sessions of a user, most recently updated first (keyset paging)."""
-        async with self._pool.acquire() as conn:
-            if before is None:
-                rows = await conn.fetch(
-                    f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE user_id = $1"
-                    " AND expires_at > now() ORDER BY updated_at DESC, session_id DESC LIMIT $2",
-                    user_id,
-                    limit,
-                )
-            else:
-                rows = await conn.fetch(
-                    f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE user_id = $1"
-                    " AND expires_at > now() AND (updated_at, session_id) < ($3, $4)"
-                    " ORDER BY updated_at DESC, session_id DESC LIMIT $2",
-                    user_id,
-                    limit,
-                    before[0],
-                    uuid.UUID(before[1]),
-                )
-            return [await self._record(conn, row, with_devices=False) for row in rows]
+        if before is None:
+            rows = await self._pool.fetch(
+                f"SELECT {_COLUMNS} FROM sessions s WHERE s.user_id = $1"
+                " AND s.expires_at > now() ORDER BY s.updated_at DESC, s.session_id DESC LIMIT $2",
+                user_id,
+                limit,
+            )
+        else:
+            rows = await self._pool.fetch(
+                f"SELECT {_COLUMNS} FROM sessions s WHERE s.user_id = $1"
+                " AND s.expires_at > now() AND (s.updated_at, s.session_id) < ($3, $4)"
+                " ORDER BY s.updated_at DESC, s.session_id DESC LIMIT $2",
+                user_id,
+                limit,
+                before[0],
+                _session_uuid(before[1]),
+            )
+        return [_session(row) for row in rows]
 
     # -- writes -----------------------------------------------------------
 
     async def open(
         self, user_id: str, session_id: str, device_id: str, initial_state: dict[str, Any]
-    ) -> tuple[SessionRecord, ChangeRecord | None, bool]:
-        """Creates a session, or attaches a device; returns (session, change, created)."""
+    ) -> tuple[Written | None, SessionRecord, bool]:
+        """Creates a session or attaches a device: (change or None, session, created)."""
         self._check_state_size(initial_state)
         async with self._pool.acquire() as conn, conn.transaction():
             if not session_id:
-                sid = uuid.uuid4()
                 row = await conn.fetchrow(
-                    "INSERT INTO sessions (session_id, user_id, state, version, active_device,"
-                    " expires_at) VALUES ($1, $2, $3, 1, $4, now() + $5)"
-                    f" RETURNING {_SESSION_COLUMNS}",
-                    sid,
+                    "INSERT INTO sessions AS s (session_id, user_id, state, version,"
+                    " active_device, devices, expires_at)"
+                    " VALUES ($1, $2, $3, 0, $4, '{}', now() + $5)"
+                    f" RETURNING {_COLUMNS}, now() AS now",
+                    uuid.uuid4(),
                     user_id,
                     json.dumps(initial_state),
                     device_id,
                     self._ttl,
                 )
-                await conn.execute(
-                    "INSERT INTO session_devices (session_id, device_id) VALUES ($1, $2)",
-                    sid,
-                    device_id,
+                base = _session(row)
+                written = await self._write(
+                    conn,
+                    base,
+                    row["now"],
+                    kind="created",
+                    device_id=device_id,
+                    patch=initial_state,
+                    devices=(device_id,),
                 )
-                change = await self._append(
-                    conn, row, kind="created", version=1, device_id=device_id, patch=initial_state
-                )
-                return await self._record(conn, row), change, True
-            row = await self._lock(conn, user_id, session_id)
-            attached = await conn.fetchval(
-                "SELECT true FROM session_devices WHERE session_id = $1 AND device_id = $2",
-                row["session_id"],
-                device_id,
+                return written, written.session, True
+            row = await self._lock(conn, user_id, session_id, "")
+            current = _session(row)
+            if device_id in current.devices:
+                return None, current, False
+            written = await self._write(
+                conn,
+                current,
+                row["now"],
+                kind="attach",
+                device_id=device_id,
+                devices=(*current.devices, device_id),
             )
-            if attached:
-                return await self._record(conn, row), None, False
-            await conn.execute(
-                "INSERT INTO session_devices (session_id, device_id) VALUES ($1, $2)",
-                row["session_id"],
-                device_id,
-            )
-            row = await self._bump(conn, row, state=None)
-            change = await self._append(
-                conn, row, kind="attach", version=row["version"], device_id=device_id
-            )
-            return await self._record(conn, row), change, False
+            return written, written.session, False
 
     async def apply_update(
         self,
@@ -203,8 +250,8 @@ class Store:
         epoch: int,
         patch: Any,
         require_lease: bool,
-    ) -> tuple[ChangeRecord, bool]:
-        """Applies a merge patch; returns (change, replayed)."""
+    ) -> Written:
+        """Applies a merge patch (see rebase.py for when a stale one is accepted)."""
         if not op_id:
             raise InvalidArgument("op_id: required")
         try:
@@ -214,142 +261,123 @@ class Store:
         if merge_patch.json_size(patch) > self._max_patch:
             raise TooLarge(f"patch_json: larger than {self._max_patch} bytes")
         async with self._pool.acquire() as conn, conn.transaction():
-            row = await self._lock(conn, user_id, session_id)
-            replay = await self._by_op_id(conn, row, op_id)
-            if replay is not None:
-                return replay, True
-            if epoch != row["epoch"]:
+            row = await self._lock(conn, user_id, session_id, op_id)
+            current = _session(row)
+            if row["dup_version"] is not None:
+                return await self._replay(conn, current, row["dup_version"])
+            if epoch != current.epoch:
                 raise Conflict(
-                    f"epoch: the session is in epoch {row['epoch']}, not {epoch}",
-                    version=row["version"],
-                    epoch=row["epoch"],
+                    f"epoch: the session is in epoch {current.epoch}, not {epoch}",
+                    version=current.version,
+                    epoch=current.epoch,
                     code="epoch_mismatch",
                 )
-            if require_lease and row["active_device"] != device_id:
+            if require_lease and current.active_device != device_id:
                 raise LeaseRequired(f"device {device_id!r} does not hold the active-device lease")
             paths = merge_patch.changed_paths(patch)
-            since: list[rebase.ChangeSummary] = []
-            if base_version < row["version"]:
-                rows = await conn.fetch(
-                    "SELECT version, kind, paths FROM changes WHERE session_id = $1"
-                    " AND epoch = $2 AND version > $3 ORDER BY version",
-                    row["session_id"],
-                    row["epoch"],
-                    base_version,
-                )
-                since = [
-                    rebase.ChangeSummary(
-                        version=r["version"],
-                        kind=cast(rebase.ChangeKind, KINDS[r["kind"]]),
-                        paths=decode_paths(r["paths"]),
-                    )
-                    for r in rows
-                ]
+            since = await self._since(conn, current, base_version)
             try:
                 decision = rebase.decide(
                     base_version,
-                    row["version"],
+                    current.version,
                     paths,
                     since,
-                    history_complete=len(since) == max(row["version"] - base_version, 0),
+                    history_complete=len(since) == max(current.version - base_version, 0),
                 )
             except rebase.FutureBaseError:
                 raise Conflict(
-                    f"base_version {base_version} is ahead of the session ({row['version']})",
-                    version=row["version"],
-                    epoch=row["epoch"],
+                    f"base_version {base_version} is ahead of the session ({current.version})",
+                    version=current.version,
+                    epoch=current.epoch,
                 ) from None
-            if decision.outcome != "applied" and decision.outcome != "rebased":
+            if decision.outcome == "conflict":
                 raise Conflict(
                     f"base_version {base_version} is stale and overlaps later changes"
-                    f" (current version {row['version']})",
-                    version=row["version"],
-                    epoch=row["epoch"],
+                    f" (current version {current.version})",
+                    version=current.version,
+                    epoch=current.epoch,
                 )
-            state = merge_patch.apply_merge_patch(json.loads(row["state"]), patch)
+            state = merge_patch.apply_merge_patch(current.state, patch)
             if not isinstance(state, dict):
                 raise InvalidArgument("patch_json: the state must stay a JSON object")
             self._check_state_size(state)
-            row = await self._bump(conn, row, state=state)
-            change = await self._append(
+            return await self._write(
                 conn,
-                row,
+                current,
+                row["now"],
                 kind="update",
-                version=row["version"],
                 device_id=device_id,
                 op_id=op_id,
                 patch=patch,
                 paths=paths,
                 outcome=decision.outcome,
+                state=state,
             )
-            return change, False
 
     async def handoff(
         self, user_id: str, session_id: str, *, device_id: str, to_device: str, op_id: str
-    ) -> tuple[ChangeRecord, bool]:
+    ) -> Written:
         """Moves the active-device lease to `to_device`, bumping the fence."""
         if not op_id:
             raise InvalidArgument("op_id: required")
         if not to_device:
             raise InvalidArgument("to_device: required")
         async with self._pool.acquire() as conn, conn.transaction():
-            row = await self._lock(conn, user_id, session_id)
-            replay = await self._by_op_id(conn, row, op_id)
-            if replay is not None:
-                return replay, True
-            attached = await conn.fetchval(
-                "SELECT true FROM session_devices WHERE session_id = $1 AND device_id = $2",
-                row["session_id"],
-                to_device,
-            )
-            if not attached:
+            row = await self._lock(conn, user_id, session_id, op_id)
+            current = _session(row)
+            if row["dup_version"] is not None:
+                return await self._replay(conn, current, row["dup_version"])
+            if to_device not in current.devices:
                 raise InvalidArgument(f"to_device: {to_device!r} is not attached to the session")
-            row = await conn.fetchrow(
-                "UPDATE sessions SET version = version + 1, active_device = $2,"
-                " lease_fence = lease_fence + 1, updated_at = now(), expires_at = now() + $3"
-                f" WHERE session_id = $1 RETURNING {_SESSION_COLUMNS}",
-                row["session_id"],
-                to_device,
-                self._ttl,
+            return await self._write(
+                conn,
+                current,
+                row["now"],
+                kind="handoff",
+                device_id=device_id,
+                op_id=op_id,
+                active_device=to_device,
+                lease_fence=current.lease_fence + 1,
             )
-            change = await self._append(
-                conn, row, kind="handoff", version=row["version"], device_id=device_id, op_id=op_id
-            )
-            return change, False
 
     async def end(self, user_id: str, session_id: str, device_id: str) -> ChangeRecord:
         """Deletes the session and its log; the `ended` event still goes out."""
         async with self._pool.acquire() as conn, conn.transaction():
-            row = await self._lock(conn, user_id, session_id)
+            current = _session(await self._lock(conn, user_id, session_id, ""))
             change = ChangeRecord(
                 event_id=str(uuid.uuid4()),
-                session_id=str(row["session_id"]),
+                session_id=current.session_id,
                 user_id=user_id,
-                epoch=row["epoch"],
-                version=row["version"] + 1,
+                epoch=current.epoch,
+                version=current.version + 1,
                 kind="ended",
                 patch=None,
                 paths=frozenset(),
                 op_id=None,
                 device_id=device_id,
                 active_device="",
-                lease_fence=row["lease_fence"],
+                lease_fence=current.lease_fence,
                 outcome="",
                 committed_at=dt.datetime.now(dt.UTC),
             )
-            await conn.execute("DELETE FROM sessions WHERE session_id = $1", row["session_id"])
-            await self._enqueue(conn, change)
+            await conn.execute("DELETE FROM sessions WHERE session_id = $1", uuid.UUID(session_id))
+            await conn.execute(
+                "INSERT INTO outbox (event_id, routing_key, payload) VALUES ($1, $2, $3)",
+                uuid.UUID(change.event_id),
+                events.routing_key(user_id),
+                events.encode(change),
+            )
+            await conn.execute("SELECT pg_notify('syncbridge_outbox', '')")
             return change
 
     async def purge_expired(self, batch: int = 500) -> int:
         """Deletes sessions past their TTL (with their log); returns how many."""
-        async with self._pool.acquire() as conn:
-            deleted: int = await conn.fetchval(
-                "WITH gone AS (DELETE FROM sessions WHERE session_id IN ("
-                " SELECT session_id FROM sessions WHERE expires_at <= now() LIMIT $1"
-                " FOR UPDATE SKIP LOCKED) RETURNING 1) SELECT count(*) FROM gone",
-                batch,
-            )
+        deleted: int = await self._pool.fetchval(
+            "WITH gone AS (DELETE FROM sessions WHERE session_id IN ("
+            " SELECT session_id FROM sessions WHERE expires_at <= now() LIMIT $1"
+            " FOR UPDATE SKIP LOCKED) RETURNING 1) SELECT count(*) FROM gone",
+            batch,
+        )
         return deleted
 
     async def reset_history(self, user_id: str, session_id: str) -> SessionRecord:
@@ -358,14 +386,16 @@ class Store:
         Devices holding the old epoch then get a snapshot with recovered=false.
         """
         async with self._pool.acquire() as conn, conn.transaction():
-            row = await self._lock(conn, user_id, session_id)
-            await conn.execute("DELETE FROM changes WHERE session_id = $1", row["session_id"])
-            row = await conn.fetchrow(
-                "UPDATE sessions SET epoch = epoch + 1, updated_at = now()"
-                f" WHERE session_id = $1 RETURNING {_SESSION_COLUMNS}",
-                row["session_id"],
+            current = _session(await self._lock(conn, user_id, session_id, ""))
+            await conn.execute(
+                "DELETE FROM changes WHERE session_id = $1", uuid.UUID(current.session_id)
             )
-            return await self._record(conn, row)
+            row = await conn.fetchrow(
+                "UPDATE sessions AS s SET epoch = epoch + 1, updated_at = now()"
+                f" WHERE session_id = $1 RETURNING {_COLUMNS}",
+                uuid.UUID(current.session_id),
+            )
+            return _session(row)
 
     # -- helpers ----------------------------------------------------------
 
@@ -374,119 +404,107 @@ class Store:
             raise TooLarge(f"state: larger than {self._max_state} bytes")
 
     async def _lock(
-        self, conn: asyncpg.Connection, user_id: str, session_id: str
+        self, conn: asyncpg.Connection, user_id: str, session_id: str, op_id: str
     ) -> asyncpg.Record:
-        row = await conn.fetchrow(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE session_id = $1 AND user_id = $2"
-            " AND expires_at > now() FOR UPDATE",
-            _session_uuid(session_id),
-            user_id,
-        )
+        row = await conn.fetchrow(_LOCK, _session_uuid(session_id), user_id, op_id)
         if row is None:
             raise NotFound("session not found")
         return row
 
-    async def _by_op_id(
-        self, conn: asyncpg.Connection, row: asyncpg.Record, op_id: str
-    ) -> ChangeRecord | None:
-        found = await conn.fetchrow(
-            "SELECT * FROM changes WHERE session_id = $1 AND op_id = $2", row["session_id"], op_id
+    async def _since(
+        self, conn: asyncpg.Connection, current: SessionRecord, base_version: int
+    ) -> list[rebase.ChangeSummary]:
+        if base_version >= current.version:
+            return []
+        rows = await conn.fetch(
+            "SELECT version, kind, paths FROM changes WHERE session_id = $1"
+            " AND epoch = $2 AND version > $3 ORDER BY version",
+            uuid.UUID(current.session_id),
+            current.epoch,
+            base_version,
         )
-        return _change(found, row["user_id"]) if found is not None else None
+        return [
+            rebase.ChangeSummary(
+                version=r["version"],
+                kind=cast(rebase.ChangeKind, KINDS[r["kind"]]),
+                paths=decode_paths(r["paths"]),
+            )
+            for r in rows
+        ]
 
-    async def _bump(
-        self, conn: asyncpg.Connection, row: asyncpg.Record, *, state: dict[str, Any] | None
-    ) -> asyncpg.Record:
-        bumped: asyncpg.Record = await conn.fetchrow(
-            "UPDATE sessions SET version = version + 1, state = coalesce($2::jsonb, state),"
-            " updated_at = now(), expires_at = now() + $3"
-            f" WHERE session_id = $1 RETURNING {_SESSION_COLUMNS}",
-            row["session_id"],
-            json.dumps(state) if state is not None else None,
-            self._ttl,
+    async def _replay(
+        self, conn: asyncpg.Connection, current: SessionRecord, version: int
+    ) -> Written:
+        row = await conn.fetchrow(
+            "SELECT * FROM changes WHERE session_id = $1 AND epoch = $2 AND version = $3",
+            uuid.UUID(current.session_id),
+            current.epoch,
+            version,
         )
-        return bumped
+        return Written(_change(row, current.user_id), current, replayed=True)
 
-    async def _append(
+    async def _write(
         self,
         conn: asyncpg.Connection,
-        row: asyncpg.Record,
+        current: SessionRecord,
+        now: dt.datetime,
         *,
         kind: str,
-        version: int,
         device_id: str,
         op_id: str | None = None,
         patch: Any = None,
         paths: frozenset[tuple[str, ...]] = frozenset(),
         outcome: str = "",
-    ) -> ChangeRecord:
+        state: dict[str, Any] | None = None,
+        active_device: str | None = None,
+        lease_fence: int | None = None,
+        devices: tuple[str, ...] | None = None,
+    ) -> Written:
+        session = dataclasses.replace(
+            current,
+            state=current.state if state is None else state,
+            version=current.version + 1,
+            active_device=current.active_device if active_device is None else active_device,
+            lease_fence=current.lease_fence if lease_fence is None else lease_fence,
+            devices=current.devices if devices is None else devices,
+            updated_at=now,
+            expires_at=now + self._ttl,
+        )
         change = ChangeRecord(
             event_id=str(uuid.uuid4()),
-            session_id=str(row["session_id"]),
-            user_id=row["user_id"],
-            epoch=row["epoch"],
-            version=version,
+            session_id=session.session_id,
+            user_id=session.user_id,
+            epoch=session.epoch,
+            version=session.version,
             kind=kind,
             patch=patch,
             paths=paths,
             op_id=op_id,
             device_id=device_id,
-            active_device=row["active_device"],
-            lease_fence=row["lease_fence"],
+            active_device=session.active_device,
+            lease_fence=session.lease_fence,
             outcome=outcome,
-            committed_at=row["updated_at"],
+            committed_at=now,
         )
         await conn.execute(
-            "INSERT INTO changes (session_id, epoch, version, event_id, kind, patch, paths, op_id,"
-            " device_id, active_device, lease_fence, outcome, committed_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            row["session_id"],
-            change.epoch,
-            change.version,
+            _WRITE,
+            uuid.UUID(session.session_id),
+            session.epoch,
+            json.dumps(session.state),
+            session.version,
+            session.active_device,
+            session.lease_fence,
+            list(session.devices),
+            now,
+            session.expires_at,
             uuid.UUID(change.event_id),
             KINDS.index(kind),
             json.dumps(patch) if patch is not None else None,
             encode_paths(paths),
             op_id,
             device_id,
-            change.active_device,
-            change.lease_fence,
             OUTCOMES.index(outcome),
-            change.committed_at,
-        )
-        await self._enqueue(conn, change)
-        return change
-
-    async def _enqueue(self, conn: asyncpg.Connection, change: ChangeRecord) -> None:
-        await conn.execute(
-            "INSERT INTO outbox (event_id, routing_key, payload) VALUES ($1, $2, $3)",
-            uuid.UUID(change.event_id),
-            events.routing_key(change.user_id),
+            events.routing_key(session.user_id),
             events.encode(change),
         )
-        # Wakes the relay at commit time; it also polls, so a lost notify only delays.
-        await conn.execute("NOTIFY syncbridge_outbox")
-
-    async def _record(
-        self, conn: asyncpg.Connection, row: asyncpg.Record, *, with_devices: bool = True
-    ) -> SessionRecord:
-        devices: tuple[str, ...] = ()
-        if with_devices:
-            found = await conn.fetch(
-                "SELECT device_id FROM session_devices WHERE session_id = $1 ORDER BY attached_at",
-                row["session_id"],
-            )
-            devices = tuple(r["device_id"] for r in found)
-        return SessionRecord(
-            session_id=str(row["session_id"]),
-            user_id=row["user_id"],
-            state=json.loads(row["state"]),
-            version=row["version"],
-            epoch=row["epoch"],
-            active_device=row["active_device"],
-            lease_fence=row["lease_fence"],
-            devices=devices,
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            expires_at=row["expires_at"],
-        )
+        return Written(change, session)

@@ -14,6 +14,11 @@ Importable (`from tools.servers import servers`): start(), stop(), restart(),
 kill(), is_running(), status(), the port and URL constants, and the small
 stdlib clients the test fixtures use (redis_command, psql,
 management_request). Standard library only, so the CLI runs without Bazel.
+Config.throwaway() describes a second, independent set on free ports.
+
+A server started from inside `bazel test` dies when that test ends (Bazel
+kills whatever a test leaves behind): start the shared ones from a shell, CI
+setup or `bazel run //tools/servers -- start` (see libs/testing/README.md).
 """
 
 from __future__ import annotations
@@ -54,10 +59,10 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 REDIS_SERVER = Path("/usr/bin/redis-server")
 RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
 
-# Cold starts measured on a 2-core machine: redis ~0.1 s, postgres ~2 s
-# (initdb included), rabbitmq ~7 s; the limits leave room for a loaded CI box.
+# Cold starts measured on a busy 2-core machine: redis ~0.1 s, postgres 0.6-2 s
+# (initdb included), rabbitmq 3-6 s; the limits leave room for a loaded CI box.
 START_TIMEOUT = {"redis": 20.0, "postgres": 60.0, "rabbitmq": 120.0}
-STOP_TIMEOUT = 60.0  # RabbitMQ with the management plugin needs ~8 s to stop
+STOP_TIMEOUT = 60.0  # RabbitMQ with the management plugin takes 6-8 s to stop
 _POLL = 0.1
 
 
@@ -74,6 +79,8 @@ class Config:
     postgres_port: int = 5432
     amqp_port: int = 5672
     rabbitmq_management_port: int = 15672
+    rabbitmq_dist_port: int = 25672  # Erlang node-to-node; RabbitMQ's rule is AMQP + 20000
+    rabbitmq_node: str = RABBITMQ_NODE  # unique per instance: epmd is shared machine-wide
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Config:
@@ -82,28 +89,43 @@ class Config:
         if not os.path.isabs(state_dir):
             raise ServerError(f"SYNCBRIDGE_STATE_DIR must be an absolute path, got {state_dir!r}")
         defaults = cls()
-        config = cls(
+        amqp_port = _port(environ, "SYNCBRIDGE_AMQP_PORT", defaults.amqp_port)
+        if amqp_port > 45535:
+            raise ServerError(
+                "SYNCBRIDGE_AMQP_PORT must be at most 45535: RabbitMQ's node-to-node "
+                f"port is the AMQP port + 20000, got {amqp_port}"
+            )
+        return cls(
             state_dir=Path(state_dir),
             redis_port=_port(environ, "SYNCBRIDGE_REDIS_PORT", defaults.redis_port),
             postgres_port=_port(environ, "SYNCBRIDGE_POSTGRES_PORT", defaults.postgres_port),
-            amqp_port=_port(environ, "SYNCBRIDGE_AMQP_PORT", defaults.amqp_port),
+            amqp_port=amqp_port,
             rabbitmq_management_port=_port(
                 environ,
                 "SYNCBRIDGE_RABBITMQ_MANAGEMENT_PORT",
                 defaults.rabbitmq_management_port,
             ),
+            rabbitmq_dist_port=amqp_port + 20000,
         )
-        if config.rabbitmq_dist_port > 65535:
-            raise ServerError(
-                "SYNCBRIDGE_AMQP_PORT must be at most 45535: RabbitMQ's node-to-node "
-                f"port is the AMQP port + 20000, got {config.amqp_port}"
-            )
-        return config
 
-    @property
-    def rabbitmq_dist_port(self) -> int:
-        """Erlang distribution port, RabbitMQ's own rule (AMQP port + 20000)."""
-        return self.amqp_port + 20000
+    @classmethod
+    def throwaway(cls, state_dir: Path) -> Config:
+        """A second, independent set of servers: free loopback ports, its own node name."""
+        with contextlib.ExitStack() as stack:
+            sockets = [stack.enter_context(socket.socket()) for _ in range(5)]
+            for sock in sockets:  # all bound at once, so the five ports differ
+                sock.bind((HOST, 0))
+            redis, postgres, amqp, management, dist = (sock.getsockname()[1] for sock in sockets)
+        node = f"syncbridge-{amqp}@localhost"
+        return cls(state_dir, redis, postgres, amqp, management, dist, node)
+
+    def to_json(self) -> str:
+        return json.dumps({**dataclasses.asdict(self), "state_dir": str(self.state_dir)})
+
+    @classmethod
+    def from_json(cls, text: str) -> Config:
+        fields = json.loads(text)
+        return cls(**{**fields, "state_dir": Path(fields["state_dir"])})
 
     @property
     def redis_url(self) -> str:
@@ -287,7 +309,7 @@ def _amqp_ready(port: int) -> bool:
 
 def _management_ready(port: int) -> bool:
     try:
-        return management_request("GET", "overview", port=port)[0] == 200
+        return management_request("GET", "whoami", port=port)[0] == 200
     except OSError:
         return False
 
@@ -645,7 +667,7 @@ class _RabbitMQ(_Server):
     def env(self) -> dict[str, str]:
         return {
             "HOME": str(self.dir),  # the Erlang cookie lands here
-            "RABBITMQ_NODENAME": RABBITMQ_NODE,
+            "RABBITMQ_NODENAME": self.config.rabbitmq_node,
             "RABBITMQ_CONF_ENV_FILE": str(self.dir / "rabbitmq-env.conf"),
             "RABBITMQ_CONFIG_FILE": str(self.dir / "rabbitmq.conf"),
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),

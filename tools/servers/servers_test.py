@@ -33,8 +33,17 @@ def test_environment_overrides_every_port_and_the_state_dir() -> None:
             "SYNCBRIDGE_RABBITMQ_MANAGEMENT_PORT": "25673",
         }
     )
-    assert config == servers.Config(Path("/srv/sb"), 16379, 15432, 15673, 25673)
-    assert config.rabbitmq_dist_port == 35673
+    assert config == servers.Config(Path("/srv/sb"), 16379, 15432, 15673, 25673, 35673)
+    assert config.rabbitmq_node == "syncbridge@localhost"
+
+
+def test_a_throwaway_set_differs_in_every_port_and_node_name(tmp_path: Path) -> None:
+    config = servers.Config.throwaway(tmp_path)
+    ports = [value for value in vars(config).values() if isinstance(value, int)]
+    shared = [value for value in vars(servers.Config()).values() if isinstance(value, int)]
+    assert len(set(ports + shared)) == 10
+    assert config.rabbitmq_node != servers.RABBITMQ_NODE
+    assert servers.Config.from_json(config.to_json()) == config
 
 
 @pytest.mark.parametrize(
@@ -62,7 +71,9 @@ def test_postgres_trusts_loopback_tcp_only() -> None:
 
 
 def test_rabbitmq_listens_on_loopback_with_state_in_the_state_dir() -> None:
-    rabbitmq = servers._RabbitMQ(servers.Config(Path("/s"), amqp_port=5673))
+    rabbitmq = servers._RabbitMQ(
+        servers.Config(Path("/s"), amqp_port=5673, rabbitmq_dist_port=25673)
+    )
     assert "listeners.tcp.1 = 127.0.0.1:5673" in rabbitmq.conf()
     assert "management.tcp.ip = 127.0.0.1" in rabbitmq.conf()
     env = rabbitmq.env()
@@ -97,10 +108,7 @@ def test_a_port_held_by_another_process_is_a_clear_error(tmp_path: Path, held_po
 
 
 def test_nothing_listening_means_not_running(tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        free = probe.getsockname()[1]
-    config = servers.Config(tmp_path, free, free, free, free)
+    config = servers.Config.throwaway(tmp_path)
     assert not any(servers.is_running(name, config=config) for name in servers.NAMES)
     assert servers.status(config=config) == dict.fromkeys(servers.NAMES, "stopped")
     assert servers.stop(config=config) == dict.fromkeys(servers.NAMES, "not running")

@@ -9,19 +9,14 @@ CREATE TABLE sessions (
     epoch          bigint      NOT NULL DEFAULT 1,
     active_device  text        NOT NULL,
     lease_fence    bigint      NOT NULL DEFAULT 1,
+    -- Attached devices, in attach order: few per session, read with the row.
+    devices        text[]      NOT NULL DEFAULT '{}',
     created_at     timestamptz NOT NULL DEFAULT now(),
     updated_at     timestamptz NOT NULL DEFAULT now(),
     expires_at     timestamptz NOT NULL
 );
 CREATE INDEX sessions_by_user ON sessions (user_id, updated_at DESC);
 CREATE INDEX sessions_by_expiry ON sessions (expires_at);
-
-CREATE TABLE session_devices (
-    session_id   uuid        NOT NULL REFERENCES sessions ON DELETE CASCADE,
-    device_id    text        NOT NULL,
-    attached_at  timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (session_id, device_id)
-);
 
 -- The change log: every version of every session, kept for the session's
 -- whole life so a device can resume after days, not minutes.
