@@ -176,10 +176,22 @@ def _unknown_variables(environ: Mapping[str, str], prefix: str, known: list[str]
     for name in sorted(environ):
         if name.startswith(prefix) and name not in known:
             # Only names are reported: the value of a mistyped secret must not leak.
-            close = difflib.get_close_matches(name, known, n=1)
+            close = _closest(name, prefix, known)
             hint = f" (did you mean {close[0]}?)" if close else ""
             problems.append(f"{name}: unknown variable{hint}")
     return problems
+
+
+def _closest(name: str, prefix: str, known: list[str]) -> list[str]:
+    """The likeliest intended setting: a known name containing the typed word
+    (TTL → SESSION_TTL_SECONDS) beats one that merely shares the prefix."""
+    word = name[len(prefix) :]
+    containing = [k for k in known if word and word in k[len(prefix) :]]
+    if len(containing) == 1:
+        return containing
+    suffixes = {k[len(prefix) :]: k for k in known}
+    close = difflib.get_close_matches(word, list(suffixes), n=1)
+    return [suffixes[close[0]]] if close else []
 
 
 def _render(value: object) -> str:

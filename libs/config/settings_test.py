@@ -116,6 +116,14 @@ def test_unknown_prefixed_variable_is_reported_with_a_suggestion() -> None:
     )
 
 
+def test_suggestion_prefers_the_setting_containing_the_typed_word() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(CoreConfig, {"SYNCBRIDGE_CORE_DRAIN": "1"}, prefix="SYNCBRIDGE_CORE_")
+    assert caught.value.problems == (
+        "SYNCBRIDGE_CORE_DRAIN: unknown variable (did you mean SYNCBRIDGE_CORE_DRAIN_SECONDS?)",
+    )
+
+
 def test_unknown_variables_are_ignored_without_prefix() -> None:
     assert load_config(CoreConfig, {"SYNCBRIDGE_CORE_GRPC_PROT": "1"}) == CoreConfig()
 

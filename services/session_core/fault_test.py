@@ -213,3 +213,28 @@ async def test_expired_sessions_are_not_served_and_are_purged(
             await asyncio.sleep(0.1)
         else:
             pytest.fail("the expired session was not purged within 5 s")
+
+
+async def test_redis_down_core_keeps_serving_from_postgresql(
+    pg_dsn: str, redis_url: str, amqp_url: str, servers: ServerControl
+) -> None:
+    async with (
+        running_core(core_config(pg_dsn, redis_url, amqp_url)) as core,
+        stub_for(core.port) as stub,
+    ):
+        session = await open_session(stub)
+        acked = [await write(stub, session, n) for n in range(3)]
+        servers.stop("redis")
+        acked += [await write(stub, session, n) for n in range(3, 6)]
+        replay = await stub.ChangesSince(
+            session_pb2.ChangesSinceRequest(session_id=session.session_id, epoch=1, version=1),
+            metadata=as_user("alice"),
+        )
+        assert replay.recovered and [c.version for c in replay.changes] == list(range(2, 8))
+        servers.start("redis")
+        acked += [await write(stub, session, n) for n in range(6, 9)]
+        assert acked == list(range(2, 11))
+        got = await stub.GetSession(
+            session_pb2.GetSessionRequest(session_id=session.session_id), metadata=as_user("alice")
+        )
+        assert got.version == 10 and got.epoch == 1

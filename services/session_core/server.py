@@ -41,9 +41,15 @@ log = logging.getLogger("session_core")
 SERVICE_NAME = session_pb2.DESCRIPTOR.services_by_name["SessionService"].full_name
 
 
+class StartupError(Exception):
+    """Core cannot start as configured; the message names the variable."""
+
+
 def grpc_options(config: CoreConfig) -> list[tuple[str, Any]]:
     """Keepalive that a client following gRPC's keepalive guide never trips."""
     return [
+        # A port already taken must fail loudly, not be silently shared.
+        ("grpc.so_reuseport", 0),
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.keepalive_timeout_ms", 10_000),
         ("grpc.keepalive_permit_without_calls", 1),
@@ -133,9 +139,15 @@ async def start(config: CoreConfig, registry: CollectorRegistry | None = None) -
     reflection.enable_server_reflection(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(f"{config.grpc_host}:{config.grpc_port}")
+    address = f"{config.grpc_host}:{config.grpc_port}"
+    try:
+        port = server.add_insecure_port(address)
+        metrics = serve(registry, config.grpc_host, config.metrics_port)
+    except (RuntimeError, OSError) as error:
+        await pool.close()
+        variable = "GRPC" if isinstance(error, RuntimeError) else "METRICS"
+        raise StartupError(f"SYNCBRIDGE_CORE_{variable}_PORT: cannot listen: {error}") from None
     await server.start()
-    metrics = serve(registry, config.grpc_host, config.metrics_port)
 
     stop = asyncio.Event()
     gauges = _Gauges(registry)
@@ -237,7 +249,11 @@ def main() -> int:
         print(f"session-core: configuration error: {error}", file=sys.stderr)
         return 2
     configure_logging("session-core", config.log_level)
-    asyncio.run(_run(config))
+    try:
+        asyncio.run(_run(config))
+    except StartupError as error:
+        print(f"session-core: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

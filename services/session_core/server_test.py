@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import uuid
@@ -346,3 +347,44 @@ async def test_deadline_is_honoured(stub: Any) -> None:
             session_pb2.ListSessionsRequest(), metadata=as_user("alice"), timeout=0.000_001
         )
     assert expired.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+async def test_presence_join_leave_and_expiry(pg_dsn: str, redis_url: str, amqp_url: str) -> None:
+    config = dataclasses.replace(core_config(pg_dsn, redis_url, amqp_url), presence_ttl_seconds=1.0)
+    async with running_core(config) as core, stub_for(core.port) as stub:
+        session = await open_session(stub, "alice", device="phone")
+        await stub.OpenSession(
+            session_pb2.OpenSessionRequest(session_id=session.session_id, device_id="laptop"),
+            metadata=as_user("alice"),
+        )
+
+        async def presence(device: str, action: int) -> dict[str, bool]:
+            reply = await stub.UpdatePresence(
+                session_pb2.UpdatePresenceRequest(
+                    session_id=session.session_id,
+                    device_id=device,
+                    edge_id="edge-a",
+                    action=action,
+                ),
+                metadata=as_user("alice"),
+            )
+            return {d.device_id: d.online for d in reply.devices}
+
+        assert await presence("phone", session_pb2.PRESENCE_ACTION_JOIN) == {
+            "phone": True,
+            "laptop": False,
+        }
+        assert (await presence("laptop", session_pb2.PRESENCE_ACTION_JOIN))["laptop"]
+        assert await presence("laptop", session_pb2.PRESENCE_ACTION_LEAVE) == {
+            "phone": True,
+            "laptop": False,
+        }
+        # The edge stops refreshing (it crashed): the device expires on its own.
+        await asyncio.sleep(1.3)
+        reply = await stub.GetPresence(
+            session_pb2.GetPresenceRequest(session_id=session.session_id), metadata=as_user("alice")
+        )
+        assert {d.device_id: d.online for d in reply.devices} == {"phone": False, "laptop": False}
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await presence("stranger", session_pb2.PRESENCE_ACTION_JOIN)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
