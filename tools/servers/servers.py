@@ -587,6 +587,11 @@ class _Postgres(_Server):
                 conf.write("\ninclude 'syncbridge.conf'\n")
         _write(self.data / "pg_hba.conf", self.hba(), account)
         _write(self.data / "syncbridge.conf", self.settings(), account)
+        if (self.data / "postmaster.pid").exists() and self.pid() is None:
+            # A crashed postmaster leaves its pid and socket lock files; while
+            # its pid lingers as an unreaped zombie PostgreSQL refuses to start.
+            for stale in [self.data / "postmaster.pid", *(self.dir / "run").glob(".s.PGSQL.*")]:
+                stale.unlink(missing_ok=True)
         _run(
             [
                 str(PG_BIN / "pg_ctl"),
