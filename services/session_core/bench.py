@@ -36,12 +36,19 @@ BENCH_REDIS_DB = 1023  # the fixtures allocate upward from 1; the bench uses the
 USER = (("x-syncbridge-user", "bench"),)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Result:
     concurrency: int
     ops: int
     seconds: float
     latencies: list[float]
+    core_cpu: float = 0.0  # CPU seconds the core process used during the run
 
     @property
     def rate(self) -> float:
@@ -180,7 +187,10 @@ async def main_async(seconds: float, levels: list[int]) -> int:
             await _wait_serving(channel)
             stub = session_pb2_grpc.SessionServiceStub(channel)  # type: ignore[no-untyped-call]
             for level in levels:
-                results.append(await _drive(stub, level, seconds))
+                before = cpu_seconds(core.pid)
+                result = await _drive(stub, level, seconds)
+                result.core_cpu = cpu_seconds(core.pid) - before
+                results.append(result)
     finally:
         core.terminate()
         core.wait(timeout=30)
@@ -192,15 +202,16 @@ async def main_async(seconds: float, levels: list[int]) -> int:
         "INSERT INTO bench_rows SELECT g, 0, '{}' FROM generate_series(0, $1) g", max(levels)
     )
     await conn.close()
-    header = ("clients", "core ups/s", "p50 ms", "p99 ms", "pgbench tps", "ratio")
-    print("\n{:>7} {:>11} {:>8} {:>8} {:>12} {:>6}".format(*header))
+    header = ("clients", "core ups/s", "p50 ms", "p99 ms", "core CPU/op", "pgbench tps", "ratio")
+    print("\n{:>7} {:>11} {:>8} {:>8} {:>11} {:>12} {:>6}".format(*header))
     ok = True
     for result in results:
         ceiling = _pgbench(dsn, result.concurrency, seconds)
         ratio = result.rate / ceiling
         print(
             f"{result.concurrency:>7} {result.rate:>11.0f} {result.pct(0.50):>8.2f} "
-            f"{result.pct(0.99):>8.2f} {ceiling:>12.0f} {ratio:>6.0%}"
+            f"{result.pct(0.99):>8.2f} {result.core_cpu / result.ops * 1000:>9.2f}ms "
+            f"{ceiling:>12.0f} {ratio:>6.0%}"
         )
         if result.concurrency == 64:
             ok = ratio >= 0.5

@@ -23,6 +23,7 @@ setup or `bazel run //tools/servers -- start` (see libs/testing/README.md).
 
 from __future__ import annotations
 
+import abc
 import argparse
 import base64
 import contextlib
@@ -422,7 +423,7 @@ def _tail(path: Path, lines: int = 20) -> str:
 # --- The three servers -----------------------------------------------------------------
 
 
-class _Server:
+class _Server(abc.ABC):
     """What start/stop need to know about one server; subclasses fill in the specifics."""
 
     name: str
@@ -433,30 +434,35 @@ class _Server:
         self.config = config
         self.dir = config.state_dir / self.name
 
+    @abc.abstractmethod
     def ports(self) -> dict[str, int]:
-        raise NotImplementedError
+        """Implemented by each server."""
 
+    @abc.abstractmethod
     def pid(self) -> int | None:
         """Pid of this project's instance if it is alive, else None."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def ready(self) -> bool:
-        raise NotImplementedError
+        """Implemented by each server."""
 
+    @abc.abstractmethod
     def launch(self) -> None:
-        raise NotImplementedError
+        """Implemented by each server."""
 
+    @abc.abstractmethod
     def shutdown(self, pid: int) -> None:
-        raise NotImplementedError
+        """Implemented by each server."""
 
     def kill(self, pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
-    def after_start(self) -> None:
+    def after_start(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Runs once the server answers, after a fresh launch."""
 
+    @abc.abstractmethod
     def log_files(self) -> list[Path]:
-        raise NotImplementedError
+        """Implemented by each server."""
 
     def logs(self) -> str:
         return "\n".join(f"  {path}:\n{_tail(path)}" for path in self.log_files())
