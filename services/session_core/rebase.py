@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
-from services.session_core.merge_patch import ROOT, JsonPath, overlapping_paths
+from libs.merge_patch.merge_patch import ROOT, JsonPath, overlapping_paths
 
 ChangeKind: TypeAlias = Literal["update", "handoff", "attach", "created", "ended"]
 Outcome: TypeAlias = Literal["applied", "rebased", "conflict"]

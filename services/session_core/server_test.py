@@ -358,9 +358,7 @@ async def test_presence_join_leave_and_expiry(pg_dsn: str, redis_url: str, amqp_
             metadata=as_user("alice"),
         )
 
-        async def presence(
-            device: str, action: session_pb2.PresenceAction.ValueType
-        ) -> dict[str, bool]:
+        async def presence(device: str, action: session_pb2.PresenceAction) -> dict[str, bool]:
             reply = await stub.UpdatePresence(
                 session_pb2.UpdatePresenceRequest(
                     session_id=session.session_id,

@@ -18,7 +18,8 @@ from typing import Any, cast
 
 import asyncpg
 
-from services.session_core import events, merge_patch, rebase
+from libs.merge_patch import merge_patch
+from services.session_core import events, rebase
 from services.session_core.records import (
     KINDS,
     OUTCOMES,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.session_core.merge_patch import (
+from libs.merge_patch.merge_patch import (
     JsonPath,
     JsonValue,
     PatchError,

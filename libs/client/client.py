@@ -1,0 +1,642 @@
+"""An asyncio client for SyncBridge's WebSocket protocol (services/ws_edge/README.md).
+
+    async with SyncClient(url, device_id="phone", token=get_token) as client:
+        await client.open()                      # or open(session_id) to join one
+        client.on_change(lambda message: print(client.version, client.state))
+        await client.update({"page": 2})         # returns once core committed it
+        await client.handoff("laptop")
+
+The client keeps one connection up: after any disconnect (a deploy's 1001, a
+network drop, a slow-consumer close) it reconnects with jittered exponential
+backoff, resumes at its (session, epoch, version) on whichever replica
+answers, and re-sends every update not yet acknowledged with its original
+op_id, so nothing is applied twice and nothing is lost. `state` and
+`version` only ever move through the server's ordered change stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from libs.client.backoff import Backoff
+from libs.merge_patch.merge_patch import apply_merge_patch
+
+log = logging.getLogger(__name__)
+
+TokenSource = str | Callable[[], Awaitable[str]]
+ChangeCallback = Callable[[dict[str, Any]], None]
+
+APP_SUBPROTOCOL = "syncbridge.v1"
+# The server said: do not come back on your own (left, forbidden, unauthorized).
+FATAL_CLOSE_CODES = frozenset({1000, 4401, 4403})
+# Worth retrying later with the same op_id: nothing is known to have happened.
+TRANSIENT_ERRORS = frozenset({"unavailable", "internal", "rate_limited"})
+
+
+def _merge(state: dict[str, Any], patch: Any) -> dict[str, Any]:
+    """Applies a change's merge patch; the state stays a JSON object (core refuses others)."""
+    merged = apply_merge_patch(state, patch)
+    return merged if isinstance(merged, dict) else {}
+
+
+class ClientError(Exception):
+    """The server refused a request; `code` is the protocol's stable error code."""
+
+    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+
+class ClientClosed(Exception):
+    """The client was closed (or the server told it to stay away) before the request ended."""
+
+
+@dataclass(frozen=True)
+class Ack:
+    """A committed update or handoff."""
+
+    op_id: str
+    version: int
+    epoch: int
+    outcome: str = "applied"
+    replayed: bool = False
+
+
+@dataclass
+class _Pending:
+    message: dict[str, Any]
+    future: asyncio.Future[Ack]
+    sent_at: float = 0.0
+
+
+@dataclass
+class Stats:
+    """What happened to this client's connections: for tests, the demo and the load tool."""
+
+    connects: int = 0
+    connect_failures: int = 0
+    close_codes: list[int] = field(default_factory=list)
+    http_refusals: list[int] = field(default_factory=list)
+    snapshots_unrecovered: int = 0
+    resends: int = 0
+
+
+class SyncClient:
+    """One device's connection to SyncBridge, kept up and resumed automatically."""
+
+    def __init__(
+        self,
+        url: str | Sequence[str],
+        *,
+        device_id: str,
+        token: TokenSource,
+        origin: str | None = None,
+        token_in_subprotocol: bool = False,
+        backoff: Backoff | None = None,
+        refresh_margin: float = 30.0,
+        request_timeout: float = 30.0,
+        open_timeout: float = 10.0,
+        max_frame_bytes: int = 1 << 20,
+    ) -> None:
+        # Several URLs (replicas) are tried in turn after failures; normally a load
+        # balancer sits behind one URL and picks the replica.
+        self.urls = [url] if isinstance(url, str) else list(url)
+        if not self.urls:
+            raise ValueError("at least one URL is needed")
+        self._url_index = 0
+        self.device_id = device_id
+        self._token_source = token
+        self._origin = origin
+        self._token_in_subprotocol = token_in_subprotocol
+        self._backoff = backoff or Backoff()
+        self._refresh_margin = refresh_margin
+        self._request_timeout = request_timeout
+        self._open_timeout = open_timeout
+        self._max_frame_bytes = max_frame_bytes
+
+        self.session_id: str | None = None
+        self.epoch = 0
+        self.version = 0
+        self.state: dict[str, Any] = {}
+        self.active_device = ""
+        self.devices: list[dict[str, Any]] = []
+        self.ended = False
+        self.stats = Stats()
+
+        self._token: str | None = None
+        self._token_expires_at = 0.0
+        self._ws: ClientConnection | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._refresher: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self._stopping = False
+        self._fatal: BaseException | None = None
+        self._opened: asyncio.Future[dict[str, Any]] | None = None
+        self._open_request: dict[str, Any] | None = None
+        self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._pending: dict[str, _Pending] = {}  # in the order the app made them
+        self._in_flight: str | None = None
+        # The version of our own last acknowledged op: the next op is made against
+        # a state that includes it, so it waits until the stream got that far.
+        self._own_floor = 0
+        self._callbacks: list[ChangeCallback] = []
+        self._refs = itertools.count(1)
+        self._version_waiters: list[tuple[int, asyncio.Future[None]]] = []
+
+    # -- public API ---------------------------------------------------------
+
+    async def __aenter__(self) -> SyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def on_change(self, callback: ChangeCallback) -> None:
+        """Calls `callback(message)` after each change, handoff, snapshot or presence message
+        has been applied to `state` / `version` / `devices`."""
+        self._callbacks.append(callback)
+
+    async def open(
+        self, session_id: str | None = None, initial_state: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Connects and opens (or creates) a session; returns the first snapshot's session."""
+        if self._opened is not None:
+            raise RuntimeError("open() was already called")
+        request: dict[str, Any] = {"type": "open"}
+        if session_id:
+            request["session_id"] = session_id
+        if initial_state is not None:
+            request["initial_state"] = initial_state
+        self._open_request = request
+        self._opened = asyncio.get_running_loop().create_future()
+        self._runner = asyncio.create_task(self._run())
+        return await asyncio.wait_for(asyncio.shield(self._opened), self._request_timeout)
+
+    async def update(
+        self, patch: dict[str, Any], *, require_lease: bool = False, op_id: str | None = None
+    ) -> Ack:
+        """Sends a merge patch against the current version; returns once core committed it.
+        Kept, and re-sent with the same op_id after any reconnect, until acknowledged."""
+        future = self.update_nowait(patch, require_lease=require_lease, op_id=op_id)
+        return await asyncio.wait_for(asyncio.shield(future), self._request_timeout)
+
+    def update_nowait(
+        self, patch: dict[str, Any], *, require_lease: bool = False, op_id: str | None = None
+    ) -> asyncio.Future[Ack]:
+        """Like `update`, without waiting: the future of the ack (load generators)."""
+        return self._track(
+            {
+                "type": "update",
+                "op_id": op_id or uuid.uuid4().hex,
+                "patch": patch,
+                "require_lease": require_lease,
+            }
+        )
+
+    async def handoff(self, to_device: str) -> Ack:
+        """Moves the active-device lease to `to_device`; every device gets a `handoff`."""
+        message = {"type": "handoff", "op_id": uuid.uuid4().hex, "to_device": to_device}
+        future = self._track(message)
+        return await asyncio.wait_for(asyncio.shield(future), self._request_timeout)
+
+    async def refresh(self, token: str | None = None) -> None:
+        """Sends a new token (from the token source if none is given)."""
+        self._token = token or await self._fresh_token()
+        answer = await self._request({"type": "refresh", "token": self._token})
+        self._token_expires_at = float(answer.get("token_expires_at", 0))
+
+    async def wait_for_version(self, version: int, within: float = 10.0) -> None:
+        """Until `self.version >= version` (in the current epoch)."""
+        if self.version >= version:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._version_waiters.append((version, future))
+        await asyncio.wait_for(future, within)
+
+    @property
+    def url(self) -> str:
+        """The URL the client (re)connects to next."""
+        return self.urls[self._url_index % len(self.urls)]
+
+    @property
+    def connected(self) -> bool:
+        return self._ready.is_set()
+
+    @property
+    def unacknowledged(self) -> int:
+        return len(self._pending)
+
+    async def close(self, *, leave: bool = True) -> None:
+        """Leaves (presence goes offline at once) and stops reconnecting."""
+        if self._stopping:
+            return
+        self._stopping = True
+        ws = self._ws
+        if leave and ws is not None and self._ready.is_set():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._request({"type": "leave"}), 2.0)
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.close()
+        await self._stop_tasks()
+        self._fail_all(ClientClosed("client closed"))
+
+    async def drop(self) -> None:
+        """Tests: kill the connection without a closing handshake (the client reconnects)."""
+        ws = self._ws
+        if ws is not None and ws.transport is not None:
+            ws.transport.abort()
+
+    # -- connection loop ----------------------------------------------------
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            code = await self._connect_once()
+            if self._stopping:
+                return
+            if code in FATAL_CLOSE_CODES:
+                self._fatal = ClientClosed(f"server closed the connection with {code}")
+                self._fail_all(self._fatal)
+                return
+            if code in (4001, 401):
+                self._token = None  # expired: ask the source for a new one
+            self._url_index += 1  # with several replicas' URLs, spread reconnects over them
+            await asyncio.sleep(self._backoff.next_delay())
+
+    async def _connect_once(self) -> int:
+        """One connection, from handshake to close; returns the close code (or HTTP status)."""
+        try:
+            token = self._token or await self._fresh_token()
+            self._token = token
+            headers: dict[str, str] = {}
+            subprotocols = [APP_SUBPROTOCOL]
+            if self._token_in_subprotocol:
+                subprotocols.append(f"bearer.{token}")
+            else:
+                headers["Authorization"] = f"Bearer {token}"
+            async with connect(
+                self.url,
+                additional_headers=headers,
+                subprotocols=subprotocols,  # type: ignore[arg-type]
+                origin=self._origin,  # type: ignore[arg-type]
+                open_timeout=self._open_timeout,
+                max_size=self._max_frame_bytes,
+                compression=None,
+                proxy=None,
+            ) as ws:
+                self._ws = ws
+                self.stats.connects += 1
+                reader = asyncio.create_task(self._read(ws))
+                try:
+                    await self._handshake()
+                    self._backoff.reset()
+                    await reader
+                except (ConnectionError, ConnectionClosed, TimeoutError):
+                    pass  # lost during the handshake: the close code says why
+                finally:
+                    reader.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                        await reader
+            close = ws.protocol.close_rcvd
+            code = close.code if close is not None else 1006
+        except InvalidStatus as refused:
+            code = int(refused.response.status_code)
+            self.stats.http_refusals.append(code)
+            return code
+        except ClientError as refused:
+            # open or resume refused (e.g. session_not_found): retrying cannot help.
+            self._fatal = refused
+            self._fail_all(refused)
+            return 1000
+        except (OSError, InvalidHandshake, TimeoutError) as error:
+            # No connection was made (refused, timed out): nothing was closed.
+            log.info("connect failed", extra={"error": repr(error)})
+            self.stats.connect_failures += 1
+            return 1006
+        finally:
+            self._ws = None
+            self._ready.clear()
+        self.stats.close_codes.append(code)
+        return code
+
+    async def _handshake(self) -> None:
+        welcome = await self._request({"type": "hello", "device_id": self.device_id})
+        self._token_expires_at = float(welcome.get("token_expires_at", 0))
+        self._schedule_refresh()
+        if self.session_id is None:
+            assert self._open_request is not None
+            answer = await self._request(dict(self._open_request))
+        else:
+            answer = await self._request(
+                {
+                    "type": "resume",
+                    "session_id": self.session_id,
+                    "epoch": self.epoch,
+                    "version": self.version,
+                }
+            )
+        if self._opened is not None and not self._opened.done():
+            self._opened.set_result(answer.get("session", {}))
+        self._ready.set()
+        self._in_flight = None
+        await self._pump()
+
+    async def _read(self, ws: ClientConnection) -> None:
+        try:
+            async for frame in ws:
+                self._dispatch(json.loads(frame))
+        finally:
+            for future in self._waiting.values():
+                if not future.done():
+                    future.set_exception(ConnectionError("connection lost"))
+
+    # -- requests -----------------------------------------------------------
+
+    async def _request(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Sends `message` with a fresh ref; the answer (ack, welcome, snapshot) or ClientError."""
+        ws = self._ws
+        if ws is None:
+            raise ConnectionError("not connected")
+        ref = f"r{next(self._refs)}"
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiting[ref] = future
+        await ws.send(json.dumps({**message, "ref": ref}))
+        try:
+            return await asyncio.wait_for(future, self._request_timeout)
+        finally:
+            self._waiting.pop(ref, None)
+
+    def _track(self, message: dict[str, Any]) -> asyncio.Future[Ack]:
+        if self._fatal is not None or self._stopping:
+            raise ClientClosed("client closed")
+        future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
+        self._pending[message["op_id"]] = _Pending(message, future)
+        asyncio.get_running_loop().create_task(self._pump())
+        return future
+
+    async def _pump(self) -> None:
+        """Sends the oldest unacknowledged op unless one is already in flight.
+
+        One op at a time, in order: the next one's base_version is taken when it
+        is sent, after the previous one was applied, so a device writing the same
+        field twice in a row never conflicts with itself. An op keeps its
+        base_version (and op_id) when it is re-sent after a reconnect.
+        """
+        ws = self._ws
+        if ws is None or not self._ready.is_set() or self._in_flight is not None:
+            return
+        if not self._pending:
+            return
+        pending = next(iter(self._pending.values()))
+        message = pending.message
+        if message["type"] == "update" and "base_version" not in message:
+            if self.version < self._own_floor:
+                return  # _notify pumps again when the stream reaches our last op
+            message["base_version"] = self.version
+            message["epoch"] = self.epoch
+        if pending.sent_at:
+            self.stats.resends += 1
+        self._in_flight = message["op_id"]
+        pending.sent_at = time.monotonic()
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(json.dumps(message))
+
+    async def _resend_later(self, op_id: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        if self._in_flight == op_id:
+            self._in_flight = None
+            await self._pump()
+
+    def _settled(self, op_id: str) -> None:
+        """`op_id` got its answer: the next op may go."""
+        self._pending.pop(op_id, None)
+        if self._in_flight == op_id:
+            self._in_flight = None
+        asyncio.get_running_loop().create_task(self._pump())
+
+    # -- incoming -----------------------------------------------------------
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        ref = message.get("ref")
+        if kind in ("change", "handoff"):
+            self._apply_change(message)
+        elif kind == "snapshot":
+            self._apply_snapshot(message)
+        elif kind == "presence":
+            if message.get("session_id") == self.session_id:
+                self.devices = list(message.get("devices", []))
+                self._notify(message)
+        elif kind == "ack":
+            self._acked(message)
+        elif kind == "error":
+            self._errored(message)
+        if ref is not None and kind != "error":
+            future = self._waiting.get(ref)
+            if future is not None and not future.done():
+                future.set_result(message)
+
+    def _apply_snapshot(self, message: dict[str, Any]) -> None:
+        session = message["session"]
+        if not message.get("recovered", True):
+            self.stats.snapshots_unrecovered += 1
+        self.session_id = session["session_id"]
+        self.epoch = int(session["epoch"])
+        self.version = int(session["version"])
+        self.state = dict(session.get("state", {}))
+        self.active_device = session.get("active_device", "")
+        self.devices = list(session.get("devices", []))
+        self.ended = False
+        self._own_floor = min(self._own_floor, self.version)
+        self._notify(message)
+
+    def _apply_change(self, message: dict[str, Any]) -> None:
+        if message.get("session_id") != self.session_id:
+            return
+        epoch, version = int(message["epoch"]), int(message["version"])
+        if epoch != self.epoch or version <= self.version:
+            return  # a duplicate (or from an epoch a snapshot already replaced)
+        if version != self.version + 1:
+            # The server promises no silent gap; if one shows, start over from a resume.
+            log.warning("gap in the change stream: reconnecting to resume")
+            ws = self._ws
+            if ws is not None:
+                asyncio.get_running_loop().create_task(ws.close(4000, "gap"))
+            return
+        self.version = version
+        if message["type"] == "handoff":
+            self.active_device = message.get("active_device", self.active_device)
+        elif message.get("kind") == "ended":
+            self.ended = True
+        elif "patch" in message:
+            self.state = _merge(self.state, message["patch"])
+        self._notify(message)
+
+    def _notify(self, message: dict[str, Any]) -> None:
+        if self._pending and self._in_flight is None and self.version >= self._own_floor:
+            asyncio.get_running_loop().create_task(self._pump())
+        for callback in list(self._callbacks):
+            try:
+                callback(message)
+            except Exception:
+                log.exception("on_change callback failed")
+        still = []
+        for version, future in self._version_waiters:
+            if self.version >= version and not future.done():
+                future.set_result(None)
+            elif not future.done():
+                still.append((version, future))
+        self._version_waiters = still
+
+    def _acked(self, message: dict[str, Any]) -> None:
+        op_id = message.get("op_id")
+        pending = self._pending.get(op_id) if isinstance(op_id, str) else None
+        if pending is None or not isinstance(op_id, str):
+            return
+        self._settled(op_id)
+        ack = Ack(
+            op_id=str(op_id),
+            version=int(message["version"]),
+            epoch=int(message["epoch"]),
+            outcome=str(message.get("outcome", "applied")),
+            replayed=bool(message.get("replayed", False)),
+        )
+        if ack.epoch == self.epoch:
+            self._own_floor = max(self._own_floor, ack.version)
+        self._advance_to_own(pending.message, ack)
+        if not pending.future.done():
+            pending.future.set_result(ack)
+
+    def _advance_to_own(self, sent: dict[str, Any], ack: Ack) -> None:
+        """Applies our own acknowledged op at once when it directly follows what we have.
+
+        Its `change` is on its way through the bus, but a device that updates the
+        same field twice in a row must not wait for it: the next update's
+        base_version would be stale and overlap, a conflict with itself. Only an
+        op applied as sent (not rebased) is known exactly; the change arriving
+        later is then a duplicate and dropped.
+        """
+        if ack.epoch != self.epoch or ack.version != self.version + 1:
+            return
+        if sent["type"] == "update" and ack.outcome == "applied":
+            self.version = ack.version
+            self.state = _merge(self.state, sent["patch"])
+            self._notify(
+                {
+                    "type": "change",
+                    "session_id": self.session_id,
+                    "epoch": ack.epoch,
+                    "version": ack.version,
+                    "kind": "update",
+                    "device_id": self.device_id,
+                    "patch": sent["patch"],
+                    "op_id": ack.op_id,
+                }
+            )
+        elif sent["type"] == "handoff":
+            self.version = ack.version
+            self.active_device = sent["to_device"]
+            self._notify(
+                {
+                    "type": "handoff",
+                    "session_id": self.session_id,
+                    "epoch": ack.epoch,
+                    "version": ack.version,
+                    "device_id": self.device_id,
+                    "active_device": sent["to_device"],
+                    "op_id": ack.op_id,
+                }
+            )
+
+    def _errored(self, message: dict[str, Any]) -> None:
+        code = str(message.get("code", "internal"))
+        error = ClientError(code, str(message.get("message", "")), message.get("details"))
+        ref = message.get("ref")
+        if ref is not None:
+            future = self._waiting.get(ref)
+            if future is not None and not future.done():
+                future.set_exception(error)
+        if code == "token_expiring":
+            asyncio.get_running_loop().create_task(self._refresh_quietly())
+        op_id = error.details.get("op_id")
+        if code == "rate_limited" and not isinstance(op_id, str):
+            # Refused before it was read, so it names no op: retry the one in flight.
+            op_id = self._in_flight
+        pending = self._pending.get(op_id) if isinstance(op_id, str) else None
+        if pending is None or not isinstance(op_id, str):
+            return
+        if code in TRANSIENT_ERRORS:
+            delay = float(error.details.get("retry_after", 0.5))
+            asyncio.get_running_loop().create_task(self._resend_later(op_id, delay))
+            return
+        self._settled(op_id)
+        if not pending.future.done():
+            pending.future.set_exception(error)
+
+    # -- tokens -------------------------------------------------------------
+
+    async def _fresh_token(self) -> str:
+        if isinstance(self._token_source, str):
+            return self._token_source
+        return await self._token_source()
+
+    def _schedule_refresh(self) -> None:
+        if self._refresher is not None and self._refresher is not asyncio.current_task():
+            self._refresher.cancel()
+        if isinstance(self._token_source, str) or not self._token_expires_at:
+            return
+        delay = max(0.0, self._token_expires_at - self._refresh_margin - time.time())
+        self._refresher = asyncio.get_running_loop().create_task(self._refresh_after(delay))
+
+    async def _refresh_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self._refresh_quietly()
+
+    async def _refresh_quietly(self) -> None:
+        try:
+            await self.refresh()
+        except Exception as error:
+            log.info("token refresh failed", extra={"error": repr(error)})
+            return
+        self._schedule_refresh()
+
+    # -- shutdown -----------------------------------------------------------
+
+    async def _stop_tasks(self) -> None:
+        for task in (self._runner, self._refresher):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    def _fail_all(self, error: BaseException) -> None:
+        for pending in self._pending.values():
+            if not pending.future.done():
+                pending.future.set_exception(error)
+        self._pending.clear()
+        if self._opened is not None and not self._opened.done():
+            self._opened.set_exception(error)
+        for _, future in self._version_waiters:
+            if not future.done():
+                future.set_exception(error)
+        self._version_waiters = []

@@ -1,0 +1,96 @@
+"""Stable error codes and WebSocket close codes of the client protocol.
+
+Clients and dashboards match on these values: never change or reuse one.
+README.md has the same tables for humans; codes_test.py keeps them in step.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+
+
+class ErrorCode(StrEnum):
+    """`code` of an `error` message (the connection stays open) or of an HTTP error body."""
+
+    MALFORMED_JSON = "malformed_json"
+    UNKNOWN_TYPE = "unknown_type"
+    MISSING_FIELD = "missing_field"
+    INVALID_FIELD = "invalid_field"
+    HELLO_REQUIRED = "hello_required"
+    ALREADY_HELLO = "already_hello"
+    NO_SESSION = "no_session"
+    ALREADY_OPEN = "already_open"
+    SESSION_NOT_FOUND = "session_not_found"
+    CONFLICT = "conflict"
+    LEASE_REQUIRED = "lease_required"
+    EPOCH_MISMATCH = "epoch_mismatch"
+    TOO_LARGE = "too_large"
+    RATE_LIMITED = "rate_limited"
+    TOKEN_EXPIRING = "token_expiring"  # noqa: S105 - a code, not a secret
+    TOKEN_INVALID = "token_invalid"  # noqa: S105
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    DRAINING = "draining"
+    UNAVAILABLE = "unavailable"
+    INTERNAL = "internal"
+
+
+ERROR_MEANINGS: dict[ErrorCode, str] = {
+    ErrorCode.MALFORMED_JSON: "the frame is not a JSON object (or is binary)",
+    ErrorCode.UNKNOWN_TYPE: "`type` names no client message",
+    ErrorCode.MISSING_FIELD: "a required field is absent; `details.field` names it",
+    ErrorCode.INVALID_FIELD: "a field has the wrong type or value; `details.field` names it",
+    ErrorCode.HELLO_REQUIRED: "the first message must be `hello`",
+    ErrorCode.ALREADY_HELLO: "`hello` was already sent on this connection",
+    ErrorCode.NO_SESSION: "`update`/`handoff` before `open` or `resume`",
+    ErrorCode.ALREADY_OPEN: "this connection already has a session open",
+    ErrorCode.SESSION_NOT_FOUND: "no such session, expired, ended, or another user's",
+    ErrorCode.CONFLICT: "stale update overlapping newer changes; `details` has the current "
+    "version, epoch and state",
+    ErrorCode.LEASE_REQUIRED: "the update needs the active-device lease, held by another device",
+    ErrorCode.EPOCH_MISMATCH: "`epoch` is not the session's: take the snapshot",
+    ErrorCode.TOO_LARGE: "state or patch above the size limit",
+    ErrorCode.RATE_LIMITED: "message refused by the rate limit; `details.retry_after` seconds",
+    ErrorCode.TOKEN_EXPIRING: "the token expired: send `refresh` within `details.grace_seconds`",
+    ErrorCode.TOKEN_INVALID: "the `refresh` token does not verify; the old one stays in force",
+    ErrorCode.UNAUTHORIZED: "HTTP only: no, forged or expired token (401)",
+    ErrorCode.FORBIDDEN: "HTTP only: Origin not allowed (403)",
+    ErrorCode.DRAINING: "this replica is shutting down; reconnect elsewhere (HTTP 503)",
+    ErrorCode.UNAVAILABLE: "session-core did not answer in time; safe to retry (same op_id)",
+    ErrorCode.INTERNAL: "unexpected server error; safe to retry (same op_id)",
+}
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes the edge sends."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    MESSAGE_TOO_BIG = 1009
+    INTERNAL_ERROR = 1011
+    TOKEN_EXPIRED = 4001
+    SLOW_CONSUMER = 4008
+    RATE_LIMITED = 4029
+    UNAUTHORIZED = 4401
+    FORBIDDEN = 4403
+    HELLO_TIMEOUT = 4408
+    DEVICE_LIMIT = 4409
+
+
+CLOSE_MEANINGS: dict[CloseCode, str] = {
+    CloseCode.NORMAL: "after `leave`: the device left; do not reconnect",
+    CloseCode.GOING_AWAY: "replica draining (deploy): resume on any replica after a jittered "
+    "backoff",
+    CloseCode.MESSAGE_TOO_BIG: "a frame exceeded the maximum frame size",
+    CloseCode.INTERNAL_ERROR: "no pong to the server's ping in time (silent peer), or a bug",
+    CloseCode.TOKEN_EXPIRED: "the token expired and no `refresh` came within the grace period",
+    CloseCode.SLOW_CONSUMER: "the device did not read fast enough; resume (nothing is lost)",
+    CloseCode.RATE_LIMITED: "kept sending while rate limited; back off before reconnecting",
+    CloseCode.UNAUTHORIZED: "authentication lost (reserved: refused upgrades get HTTP 401)",
+    CloseCode.FORBIDDEN: "`refresh` with another user's token",
+    CloseCode.HELLO_TIMEOUT: "no `hello` within the hello timeout",
+    CloseCode.DEVICE_LIMIT: "the user already has the maximum number of devices on this replica",
+}
+
+# A client that sees one of these must not reconnect on its own.
+FATAL_CLOSE_CODES = frozenset({CloseCode.NORMAL, CloseCode.FORBIDDEN, CloseCode.UNAUTHORIZED})

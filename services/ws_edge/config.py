@@ -1,0 +1,109 @@
+"""ws-edge settings, from SYNCBRIDGE_EDGE_* environment variables.
+
+Defaults run against the local servers (tools/servers) and a session-core on
+127.0.0.1:50051, with the development JWT key that
+`bazel run //libs/client:dev_token -- init` writes; README.md has the table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from libs.config.settings import ConfigError, setting
+
+# Where `bazel run //libs/client:dev_token -- init` puts the development key pair.
+DEV_KEY_DIR = str(Path.home() / ".config" / "syncbridge" / "dev-jwt")
+DEV_ISSUER = "https://auth.syncbridge.dev"
+DEV_AUDIENCE = "syncbridge"
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    """Every knob of ws-edge."""
+
+    host: str = setting("SYNCBRIDGE_EDGE_HOST", "127.0.0.1", help="HTTP/WebSocket bind address")
+    port: int = setting("SYNCBRIDGE_EDGE_PORT", 8080, min=0, max=65535, help="0 picks a free port")
+    port_file: str = setting(
+        "SYNCBRIDGE_EDGE_PORT_FILE", "", help="write the bound port here once serving"
+    )
+    edge_id: str = setting(
+        "SYNCBRIDGE_EDGE_ID", "", help="replica name (queue, presence); default host-pid"
+    )
+    core_target: str = setting("SYNCBRIDGE_EDGE_CORE_TARGET", "127.0.0.1:50051")
+    amqp_url: str = setting(
+        "SYNCBRIDGE_EDGE_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/", secret=True
+    )
+    jwt_public_key_path: str = setting(
+        "SYNCBRIDGE_EDGE_JWT_PUBLIC_KEY_PATH",
+        f"{DEV_KEY_DIR}/public.pem",
+        help="PEM public key; empty when JWKS_PATH is set",
+    )
+    jwt_jwks_path: str = setting("SYNCBRIDGE_EDGE_JWT_JWKS_PATH", "")
+    jwt_issuer: str = setting("SYNCBRIDGE_EDGE_JWT_ISSUER", DEV_ISSUER)
+    jwt_audience: str = setting("SYNCBRIDGE_EDGE_JWT_AUDIENCE", DEV_AUDIENCE)
+    jwt_algorithms: tuple[str, ...] = setting("SYNCBRIDGE_EDGE_JWT_ALGORITHMS", ("RS256", "ES256"))
+    jwt_leeway_seconds: float = setting("SYNCBRIDGE_EDGE_JWT_LEEWAY_SECONDS", 30.0, min=0, max=300)
+    allowed_origins: tuple[str, ...] = setting(
+        "SYNCBRIDGE_EDGE_ALLOWED_ORIGINS", (), help="browser Origins allowed to connect"
+    )
+    allow_missing_origin: bool = setting(
+        "SYNCBRIDGE_EDGE_ALLOW_MISSING_ORIGIN", True, help="native clients send no Origin"
+    )
+    allow_query_token: bool = setting(
+        "SYNCBRIDGE_EDGE_ALLOW_QUERY_TOKEN", False, help="accept ?access_token= (leaks to logs)"
+    )
+    ping_interval_seconds: float = setting("SYNCBRIDGE_EDGE_PING_INTERVAL_SECONDS", 30.0, min=0.05)
+    ping_timeout_seconds: float = setting("SYNCBRIDGE_EDGE_PING_TIMEOUT_SECONDS", 20.0, min=0.05)
+    hello_timeout_seconds: float = setting("SYNCBRIDGE_EDGE_HELLO_TIMEOUT_SECONDS", 10.0, min=0.05)
+    max_frame_bytes: int = setting("SYNCBRIDGE_EDGE_MAX_FRAME_BYTES", 128 * 1024, min=1024)
+    rate_per_second: float = setting("SYNCBRIDGE_EDGE_RATE_PER_SECOND", 50.0, min=0.01)
+    rate_burst: int = setting("SYNCBRIDGE_EDGE_RATE_BURST", 100, min=1)
+    rate_max_refused: int = setting(
+        "SYNCBRIDGE_EDGE_RATE_MAX_REFUSED", 50, min=0, help="refusals in a row before close 4029"
+    )
+    max_devices_per_user: int = setting("SYNCBRIDGE_EDGE_MAX_DEVICES_PER_USER", 10, min=1)
+    outbound_queue: int = setting("SYNCBRIDGE_EDGE_OUTBOUND_QUEUE", 256, min=1)
+    send_timeout_seconds: float = setting("SYNCBRIDGE_EDGE_SEND_TIMEOUT_SECONDS", 10.0, min=0.01)
+    token_grace_seconds: float = setting("SYNCBRIDGE_EDGE_TOKEN_GRACE_SECONDS", 30.0, min=0)
+    core_deadline_seconds: float = setting("SYNCBRIDGE_EDGE_CORE_DEADLINE_SECONDS", 5.0, min=0.01)
+    core_attempts: int = setting("SYNCBRIDGE_EDGE_CORE_ATTEMPTS", 3, min=1, max=10)
+    presence_interval_seconds: float = setting(
+        "SYNCBRIDGE_EDGE_PRESENCE_INTERVAL_SECONDS", 15.0, min=0.05
+    )
+    queue_max_length: int = setting(
+        "SYNCBRIDGE_EDGE_QUEUE_MAX_LENGTH", 100_000, min=1, help="replica queue cap (drop-head)"
+    )
+    grace_seconds: float = setting(
+        "SYNCBRIDGE_EDGE_GRACE_SECONDS", 25.0, min=0, help="SIGTERM to exit, at most"
+    )
+    drain_spread_seconds: float = setting(
+        "SYNCBRIDGE_EDGE_DRAIN_SPREAD_SECONDS", 10.0, min=0, help="closing connections takes this"
+    )
+    drain_batches: int = setting("SYNCBRIDGE_EDGE_DRAIN_BATCHES", 10, min=1)
+    uvloop: bool = setting(
+        "SYNCBRIDGE_EDGE_UVLOOP", True, help="libuv event loop (faster) instead of asyncio's"
+    )
+    log_level: str = setting(
+        "SYNCBRIDGE_EDGE_LOG_LEVEL", "INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")
+    )
+
+
+def check(config: EdgeConfig) -> None:
+    """Rules that span settings; ConfigError naming the variables involved."""
+    problems = []
+    if bool(config.jwt_public_key_path) == bool(config.jwt_jwks_path):
+        problems.append(
+            "SYNCBRIDGE_EDGE_JWT_PUBLIC_KEY_PATH, SYNCBRIDGE_EDGE_JWT_JWKS_PATH: set exactly one"
+        )
+    if config.drain_spread_seconds >= config.grace_seconds > 0:
+        problems.append(
+            "SYNCBRIDGE_EDGE_DRAIN_SPREAD_SECONDS: must be below SYNCBRIDGE_EDGE_GRACE_SECONDS"
+        )
+    if config.ping_timeout_seconds > config.ping_interval_seconds * 10:
+        problems.append(
+            "SYNCBRIDGE_EDGE_PING_TIMEOUT_SECONDS: at most 10 times "
+            "SYNCBRIDGE_EDGE_PING_INTERVAL_SECONDS"
+        )
+    if problems:
+        raise ConfigError(problems)

@@ -1,0 +1,566 @@
+"""One device's WebSocket: the protocol state machine between the device and session-core.
+
+Three tasks per connection: the reader (handles one message at a time, in
+order, so a device's updates reach core in the order it sent them), the
+writer (outbound.py) and a token-expiry watch; presence heartbeats join once
+a session is open. Anything the server decides to end goes through `close`,
+which flushes what is queued, sends the close code and wakes `serve`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from sanic.exceptions import WebsocketClosed
+from websockets.exceptions import ConnectionClosed
+
+from libs.auth.claims import Claims
+from libs.auth.errors import AuthError
+from libs.log.context import bind
+from services.ws_edge import convert, protocol
+from services.ws_edge.codes import CloseCode, ErrorCode
+from services.ws_edge.core_client import CoreError
+from services.ws_edge.delivery import Delivery
+from services.ws_edge.outbound import Frame, Outbound
+from services.ws_edge.ratelimit import MessageLimiter, Verdict
+from syncbridge.session.v1 import session_pb2
+
+if TYPE_CHECKING:
+    from services.ws_edge.replica import Replica
+
+log = logging.getLogger(__name__)
+
+# core's stable codes as protocol error codes (core_client.CoreError.code).
+_CORE_CODES = {
+    "session_not_found": ErrorCode.SESSION_NOT_FOUND,
+    "conflict": ErrorCode.CONFLICT,
+    "lease_required": ErrorCode.LEASE_REQUIRED,
+    "epoch_mismatch": ErrorCode.EPOCH_MISMATCH,
+    "too_large": ErrorCode.TOO_LARGE,
+    "invalid_argument": ErrorCode.INVALID_FIELD,
+    "unavailable": ErrorCode.UNAVAILABLE,
+}
+
+
+def error_code_for(core_code: str) -> ErrorCode:
+    return _CORE_CODES.get(core_code, ErrorCode.INTERNAL)
+
+
+class Connection:
+    """A device connected to this replica."""
+
+    def __init__(self, replica: Replica, ws: Any, claims: Claims) -> None:
+        self._replica = replica
+        self._config = replica.config
+        self._metrics = replica.metrics
+        self._ws = ws
+        self.connection_id = uuid.uuid4().hex[:12]
+        self.user_id = claims.sub
+        self.device_id = ""
+        self._expires_at = float(claims.exp)
+        self._outbound = Outbound(
+            ws,
+            capacity=self._config.outbound_queue,
+            send_timeout=self._config.send_timeout_seconds,
+            on_slow=self._slow_consumer,
+            on_sent=self._sent,
+        )
+        self._limiter = MessageLimiter(
+            self._config.rate_per_second,
+            float(self._config.rate_burst),
+            self._config.rate_max_refused,
+            time.monotonic(),
+        )
+        self._admitted = False
+        self._session_id: str | None = None
+        self._delivery: Delivery | None = None
+        self._handling = asyncio.Lock()
+        self._refreshed = asyncio.Event()
+        self._done = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._presence_task: asyncio.Task[None] | None = None
+        self.close_code: int | None = None
+
+    # -- lifecycle ----------------------------------------------------------
+
+    async def serve(self) -> None:
+        """Runs until the device or the server ends the connection, then cleans up."""
+        with bind(connection_id=self.connection_id, user_id=self.user_id):
+            self._outbound.start()
+            self._tasks = [
+                asyncio.create_task(self._read_loop()),
+                asyncio.create_task(self._watch_expiry()),
+            ]
+            try:
+                await self._done.wait()
+            finally:
+                await self._cleanup()
+
+    async def _cleanup(self) -> None:
+        self._outbound.stop()
+        for task in [*self._tasks, self._presence_task]:
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+        self._detach_session(presence_leave=True)
+        if self._admitted:
+            self._admitted = False
+            self._replica.hub.remove(self)
+            self._replica.background(self._replica.fanout.unsubscribe(self.user_id))
+
+    async def close(self, code: CloseCode, reason: str, *, flush_timeout: float = 1.0) -> None:
+        """Flushes queued frames (briefly), sends `code` and ends the connection."""
+        if self.close_code is not None:
+            return
+        self.close_code = code
+        self._metrics.closes.labels(code=str(int(code))).inc()
+        await self._outbound.flush(flush_timeout)
+        self._outbound.stop()
+        try:
+            await asyncio.wait_for(self._ws.close(code, reason), self._config.send_timeout_seconds)
+        except Exception:
+            self._abort(code, reason)
+        self._done.set()
+
+    async def going_away(self) -> None:
+        """Drain: let the message being handled finish (its ack goes out), then close 1001."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._config.core_deadline_seconds * 2):
+                await self._handling.acquire()
+        await self.close(CloseCode.GOING_AWAY, "server draining")
+
+    def _abort(self, code: int, reason: str) -> None:
+        """Queues the close frame without waiting and drops the socket after a linger."""
+        with contextlib.suppress(Exception):
+            self._ws.fail_connection(code, reason)
+        transport = getattr(getattr(self._ws, "io_proto", None), "transport", None)
+        if transport is not None:
+            # The close frame sits behind whatever the peer did not read: give it the
+            # send timeout to get out, then free the buffers.
+            asyncio.get_running_loop().call_later(
+                self._config.send_timeout_seconds, transport.abort
+            )
+        self._done.set()
+
+    def _slow_consumer(self, reason: str) -> None:
+        if self.close_code is not None:
+            return
+        self.close_code = CloseCode.SLOW_CONSUMER
+        log.info("slow consumer disconnected", extra={"reason": reason})
+        self._metrics.slow_consumers.inc()
+        self._metrics.closes.labels(code=str(int(CloseCode.SLOW_CONSUMER))).inc()
+        self._abort(CloseCode.SLOW_CONSUMER, "slow consumer")
+
+    # -- reading ------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        try:
+            while self.close_code is None:
+                timeout = None if self.device_id else self._config.hello_timeout_seconds
+                try:
+                    frame = await self._ws.recv(timeout)
+                except asyncio.CancelledError:
+                    # Sanic cancels recv() when the peer's close frame or EOF arrives.
+                    current = asyncio.current_task()
+                    if current is not None and current.cancelling():
+                        raise
+                    return
+                except (ConnectionClosed, WebsocketClosed):
+                    return
+                if frame is None:
+                    if not self.device_id:
+                        await self.close(CloseCode.HELLO_TIMEOUT, "no hello in time")
+                    continue
+                async with self._handling:
+                    if self.close_code is None:
+                        await self._handle(frame)
+        except Exception:
+            log.exception("connection failed")
+            await self.close(CloseCode.INTERNAL_ERROR, "internal error")
+        finally:
+            self._done.set()
+
+    async def _handle(self, frame: str | bytes) -> None:
+        decision = self._limiter.check(time.monotonic())
+        if decision.verdict is Verdict.DISCONNECT:
+            self._metrics.messages.labels(type="limited", direction="in").inc()
+            await self.close(CloseCode.RATE_LIMITED, "rate limited")
+            return
+        if decision.verdict is Verdict.REFUSE:
+            self._metrics.messages.labels(type="limited", direction="in").inc()
+            self._error(
+                ErrorCode.RATE_LIMITED,
+                "too many messages",
+                details={"retry_after": round(decision.retry_after, 3)},
+            )
+            return
+        try:
+            message = protocol.parse(frame)
+        except protocol.ProtocolError as problem:
+            self._metrics.messages.labels(type="invalid", direction="in").inc()
+            self._push_error(protocol.from_protocol_error(problem), problem.code)
+            return
+        kind = type(message).__name__.lower()
+        self._metrics.messages.labels(type=kind, direction="in").inc()
+        if not self.device_id and not isinstance(message, protocol.Hello):
+            self._error(ErrorCode.HELLO_REQUIRED, "send hello first", ref=message.ref)
+            return
+        try:
+            await self._dispatch(message)
+        except CoreError as error:
+            details: dict[str, Any] = {}
+            op_id = getattr(message, "op_id", None)
+            if op_id:
+                details["op_id"] = op_id
+            if error.code == "conflict":
+                details.update(await self._conflict_details(error))
+            self._error(error_code_for(error.code), error.message, ref=message.ref, details=details)
+
+    async def _dispatch(self, message: protocol.ClientMessage) -> None:
+        match message:
+            case protocol.Hello():
+                await self._hello(message)
+            case protocol.Open():
+                await self._open(message)
+            case protocol.Resume():
+                await self._resume(message)
+            case protocol.Update():
+                await self._update(message)
+            case protocol.Handoff():
+                await self._handoff(message)
+            case protocol.Refresh():
+                await self._refresh(message)
+            case protocol.Leave():
+                await self._leave(message)
+
+    # -- handlers -----------------------------------------------------------
+
+    async def _hello(self, message: protocol.Hello) -> None:
+        if self.device_id:
+            self._error(ErrorCode.ALREADY_HELLO, "hello was already sent", ref=message.ref)
+            return
+        self.device_id = message.device_id
+        if not self._replica.hub.admit(self, self._config.max_devices_per_user):
+            await self.close(CloseCode.DEVICE_LIMIT, "too many devices")
+            return
+        try:
+            await self._replica.fanout.subscribe(self.user_id)
+        except BaseException:
+            self._replica.hub.remove(self)
+            raise
+        self._admitted = True
+        self._push(
+            protocol.welcome(
+                user_id=self.user_id,
+                device_id=self.device_id,
+                edge_id=self._replica.edge_id,
+                ping_interval_seconds=self._config.ping_interval_seconds,
+                token_expires_at=int(self._expires_at),
+                limits={
+                    "max_frame_bytes": self._config.max_frame_bytes,
+                    "rate_per_second": self._config.rate_per_second,
+                    "rate_burst": self._config.rate_burst,
+                    "max_devices_per_user": self._config.max_devices_per_user,
+                },
+                ref=message.ref,
+            )
+        )
+
+    def _new_delivery(self, session_id: str) -> Delivery:
+        core = self._replica.core
+        user = self.user_id
+        delivery = Delivery(
+            session_id,
+            emit_change=self._emit_change,
+            emit_snapshot=self._emit_backfill_snapshot,
+            fetch_since=lambda epoch, version: core.changes_since(user, session_id, epoch, version),
+            fetch_snapshot=lambda: core.get_session(user, session_id),
+            on_failure=self._delivery_failed,
+            on_duplicate=self._metrics.duplicates.inc,
+        )
+        self._session_id = session_id
+        self._delivery = delivery
+        self._replica.hub.watch(self, delivery)
+        return delivery
+
+    async def _open(self, message: protocol.Open) -> None:
+        if self._session_id is not None:
+            self._error(ErrorCode.ALREADY_OPEN, "a session is already open", ref=message.ref)
+            return
+        core = self._replica.core
+        if message.session_id:
+            # Watch first (changes are stashed) so nothing committed after the read is missed.
+            delivery = self._new_delivery(message.session_id)
+            try:
+                opened = await core.open_session(
+                    self.user_id, self.device_id, message.session_id, message.initial_state
+                )
+            except CoreError:
+                self._detach_session(presence_leave=False)
+                raise
+        else:
+            opened = await core.open_session(
+                self.user_id, self.device_id, None, message.initial_state
+            )
+            delivery = self._new_delivery(opened.session.session_id)
+        session = opened.session
+        self._push(
+            protocol.snapshot(convert.session_view(session), recovered=True, ref=message.ref)
+        )
+        delivery.start(session.epoch, session.version)
+        await self._joined()
+
+    async def _resume(self, message: protocol.Resume) -> None:
+        if self._session_id is not None:
+            self._error(ErrorCode.ALREADY_OPEN, "a session is already open", ref=message.ref)
+            return
+        delivery = self._new_delivery(message.session_id)
+        try:
+            answer = await self._replica.core.changes_since(
+                self.user_id, message.session_id, message.epoch, message.version
+            )
+        except CoreError:
+            self._detach_session(presence_leave=False)
+            raise
+        if answer.recovered:
+            replayed = delivery.start(message.epoch, message.version, answer.changes)
+            position = delivery.position or (message.epoch, message.version)
+            self._metrics.resumes.labels(outcome="replayed").inc()
+            self._push(
+                protocol.ack(
+                    "resume",
+                    ref=message.ref,
+                    session_id=message.session_id,
+                    epoch=position[0],
+                    version=position[1],
+                    changes=replayed,
+                )
+            )
+        else:
+            snap = answer.snapshot
+            self._metrics.resumes.labels(outcome="snapshot").inc()
+            self._push(
+                protocol.snapshot(
+                    convert.session_view(snap),
+                    recovered=False,
+                    reason="history_unavailable",
+                    ref=message.ref,
+                )
+            )
+            delivery.start(snap.epoch, snap.version)
+        await self._joined()
+
+    async def _update(self, message: protocol.Update) -> None:
+        session_id = self._require_session(message.ref)
+        if session_id is None:
+            return
+        started = time.monotonic()
+        result = await self._replica.core.apply_update(
+            self.user_id,
+            session_id=session_id,
+            device_id=self.device_id,
+            op_id=message.op_id,
+            base_version=message.base_version,
+            epoch=message.epoch,
+            patch=message.patch,
+            require_lease=message.require_lease,
+        )
+        self._push(
+            protocol.ack(
+                "update",
+                ref=message.ref,
+                op_id=message.op_id,
+                session_id=session_id,
+                epoch=result.change.epoch,
+                version=result.change.version,
+                outcome=convert.OUTCOME_NAMES.get(result.outcome, "applied"),
+                replayed=result.replayed,
+            )
+        )
+        self._metrics.update_ack_latency.observe(time.monotonic() - started)
+
+    async def _handoff(self, message: protocol.Handoff) -> None:
+        session_id = self._require_session(message.ref)
+        if session_id is None:
+            return
+        result = await self._replica.core.handoff(
+            self.user_id,
+            session_id=session_id,
+            device_id=self.device_id,
+            to_device=message.to_device,
+            op_id=message.op_id,
+        )
+        self._push(
+            protocol.ack(
+                "handoff",
+                ref=message.ref,
+                op_id=message.op_id,
+                session_id=session_id,
+                epoch=result.change.epoch,
+                version=result.change.version,
+                active_device=result.change.active_device,
+                lease_fence=result.change.lease_fence,
+                replayed=result.replayed,
+            )
+        )
+
+    async def _refresh(self, message: protocol.Refresh) -> None:
+        try:
+            claims = self._replica.verifier.verify(message.token)
+        except AuthError as error:
+            self._error(ErrorCode.TOKEN_INVALID, str(error.code), ref=message.ref)
+            return
+        if claims.sub != self.user_id:
+            log.warning("refresh with another user's token")
+            await self.close(CloseCode.FORBIDDEN, "token of another user")
+            return
+        self._expires_at = float(claims.exp)
+        self._refreshed.set()
+        self._push(protocol.ack("refresh", ref=message.ref, token_expires_at=claims.exp))
+
+    async def _leave(self, message: protocol.Leave) -> None:
+        self._push(protocol.ack("leave", ref=message.ref))
+        await self.close(CloseCode.NORMAL, "left")
+
+    # -- sessions, presence -------------------------------------------------
+
+    def _require_session(self, ref: str | None) -> str | None:
+        if self._session_id is None:
+            self._error(ErrorCode.NO_SESSION, "open or resume a session first", ref=ref)
+        return self._session_id
+
+    async def _joined(self) -> None:
+        await self._report_presence(session_pb2.PRESENCE_ACTION_JOIN)
+        self._presence_task = asyncio.create_task(self._heartbeat())
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self._config.presence_interval_seconds)
+            await self._report_presence(session_pb2.PRESENCE_ACTION_HEARTBEAT)
+
+    async def _report_presence(
+        self, action: session_pb2.PresenceAction, session_id: str | None = None
+    ) -> None:
+        """Tells core, then every replica serving the user; failures only cost freshness."""
+        session_id = session_id or self._session_id
+        if session_id is None:
+            return
+        try:
+            answer = await self._replica.core.update_presence(
+                self.user_id,
+                session_id=session_id,
+                device_id=self.device_id,
+                edge_id=self._replica.edge_id,
+                action=action,
+            )
+            if action != session_pb2.PRESENCE_ACTION_HEARTBEAT:
+                await self._replica.fanout.publish_presence(
+                    self.user_id, session_id, convert.devices(answer.devices)
+                )
+        except Exception as error:
+            log.info("presence not reported", extra={"error": repr(error)})
+
+    def _detach_session(self, *, presence_leave: bool) -> None:
+        session_id = self._session_id
+        if session_id is None:
+            return
+        if self._delivery is not None:
+            self._delivery.close()
+        self._replica.hub.unwatch(self, session_id)
+        self._session_id = None
+        self._delivery = None
+        if self._presence_task is not None:
+            self._presence_task.cancel()
+            self._presence_task = None
+            if presence_leave:
+                self._replica.background(
+                    self._report_presence(session_pb2.PRESENCE_ACTION_LEAVE, session_id)
+                )
+
+    def _delivery_failed(self, error: CoreError) -> None:
+        self._error(error_code_for(error.code), error.message)
+        if error.code == "session_not_found":
+            self._detach_session(presence_leave=False)
+
+    def send_presence(self, session_id: str, devices: list[dict[str, Any]]) -> None:
+        if session_id == self._session_id:
+            self._push(protocol.presence(session_id, devices))
+
+    # -- writing ------------------------------------------------------------
+
+    def _emit_change(self, change: session_pb2.Change) -> None:
+        committed = change.committed_at.seconds + change.committed_at.nanos / 1e9
+        self._push(convert.change_message(change), committed_at=committed)
+        if change.kind == session_pb2.CHANGE_KIND_ENDED:
+            # The stream of an ended session is over; the device may open another.
+            asyncio.get_running_loop().call_soon(self._detach_session_if, change.session_id)
+
+    def _detach_session_if(self, session_id: str) -> None:
+        if self._session_id == session_id:
+            self._detach_session(presence_leave=False)
+
+    def _emit_backfill_snapshot(self, session: session_pb2.Session, reason: str) -> None:
+        self._metrics.backfills.labels(reason=reason).inc()
+        self._push(protocol.snapshot(convert.session_view(session), recovered=False, reason=reason))
+
+    def _error(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        ref: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self._push_error(protocol.error(code, message, ref=ref, details=details), code)
+
+    def _push_error(self, message: protocol.Message, code: ErrorCode) -> None:
+        self._metrics.errors.labels(code=code.value).inc()
+        self._push(message)
+
+    def _push(self, message: protocol.Message, *, committed_at: float = 0.0) -> None:
+        self._outbound.push(Frame(protocol.encode(message), message["type"], committed_at))
+
+    def _sent(self, frame: Frame) -> None:
+        self._metrics.messages.labels(type=frame.label, direction="out").inc()
+        if frame.committed_at:
+            self._metrics.fanout_latency.observe(max(0.0, time.time() - frame.committed_at))
+
+    async def _conflict_details(self, error: CoreError) -> dict[str, Any]:
+        details: dict[str, Any] = {}
+        for name in ("version", "epoch"):
+            value = error.trailers.get(f"syncbridge-{name}")
+            if value is not None and value.isdigit():
+                details[name] = int(value)
+        if self._session_id is not None:
+            with contextlib.suppress(CoreError):
+                current = await self._replica.core.get_session(self.user_id, self._session_id)
+                details["state"] = convert.session_view(current)["state"]
+                details["version"] = current.version
+                details["epoch"] = current.epoch
+        return details
+
+    # -- token lifetime -----------------------------------------------------
+
+    async def _watch_expiry(self) -> None:
+        while self.close_code is None:
+            self._refreshed.clear()
+            remaining = self._expires_at - time.time()
+            if remaining > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._refreshed.wait(), remaining)
+                continue
+            grace = self._config.token_grace_seconds
+            self._error(
+                ErrorCode.TOKEN_EXPIRING,
+                "token expired: send refresh",
+                details={"grace_seconds": grace},
+            )
+            try:
+                await asyncio.wait_for(self._refreshed.wait(), grace)
+            except TimeoutError:
+                await self.close(CloseCode.TOKEN_EXPIRED, "token expired")
+                return

@@ -1,0 +1,223 @@
+"""The edge's gRPC client to session-core: a deadline on every call, retries only when safe.
+
+Every call carries the verified user in `x-syncbridge-user` (core scopes all
+reads and writes to it). Failures become `CoreError` with core's stable
+code (the `syncbridge-error` trailer), or `unavailable` when core did not
+answer; see retry.py for what is retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from libs.metrics.rpc import RpcMetrics
+from services.ws_edge import retry
+from syncbridge.session.v1 import session_pb2, session_pb2_grpc
+
+USER_METADATA = "x-syncbridge-user"
+SERVICE_NAME = "syncbridge.session.v1.SessionService"
+
+_CODE_BY_STATUS = {
+    grpc.StatusCode.UNAVAILABLE: "unavailable",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "unavailable",
+    grpc.StatusCode.CANCELLED: "unavailable",
+    grpc.StatusCode.INVALID_ARGUMENT: "invalid_argument",
+    grpc.StatusCode.NOT_FOUND: "session_not_found",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "too_large",
+}
+
+
+class CoreError(Exception):
+    """A refused or failed call; `code` is core's stable code, or `unavailable`/`internal`."""
+
+    def __init__(
+        self, code: str, status: str, message: str, trailers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.status = status
+        self.message = message
+        self.trailers = trailers or {}
+
+
+def _error_from(error: grpc.aio.AioRpcError) -> CoreError:
+    trailers = {str(k): str(v) for k, v in (error.trailing_metadata() or ())}
+    status = error.code()
+    code = trailers.get("syncbridge-error") or _CODE_BY_STATUS.get(status, "internal")
+    return CoreError(code, status.name, error.details() or status.name, trailers)
+
+
+def channel_options(max_message_bytes: int) -> list[tuple[str, Any]]:
+    """Keepalive within what core permits (pings no more often than every 5 s)."""
+    return [
+        ("grpc.keepalive_time_ms", 20_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+        # Reconnect quickly after core restarts: the defaults back off to 2 min.
+        ("grpc.initial_reconnect_backoff_ms", 100),
+        ("grpc.max_reconnect_backoff_ms", 2_000),
+    ]
+
+
+class CoreClient:
+    """SessionService calls for one verified user at a time."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        deadline: float,
+        attempts: int,
+        metrics: RpcMetrics,
+        max_message_bytes: int = 8 * 1024 * 1024,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
+        self._channel = grpc.aio.insecure_channel(
+            target, options=channel_options(max_message_bytes)
+        )
+        self._stub = session_pb2_grpc.SessionServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+        self._deadline = deadline
+        self._attempts = attempts
+        self._metrics = metrics
+        self._sleep = sleep
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def _call(
+        self, method: str, request: Any, user: str, *, key: str | None = None, request_id: str = ""
+    ) -> Any:
+        rpc = getattr(self._stub, method)
+        metadata: tuple[tuple[str, str], ...] = ((USER_METADATA, user),)
+        if request_id:
+            metadata += (("x-request-id", request_id),)
+        attempt = 0
+        while True:
+            attempt += 1
+            with self._metrics.time(method) as timing:
+                try:
+                    return await rpc(request, metadata=metadata, timeout=self._deadline)
+                except grpc.aio.AioRpcError as error:
+                    timing.code = error.code().name
+                    failure = _error_from(error)
+            if not retry.should_retry(key or method, failure.status, attempt, self._attempts):
+                raise failure
+            await self._sleep(retry.backoff_seconds(attempt))
+
+    async def healthy(self, probe_seconds: float = 0.5) -> bool:
+        """True when core reports SERVING for SessionService."""
+        try:
+            answer = await self._health.Check(
+                health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=probe_seconds
+            )
+        except grpc.aio.AioRpcError:
+            return False
+        return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
+
+    # -- SessionService ---------------------------------------------------
+
+    async def open_session(
+        self,
+        user: str,
+        device_id: str,
+        session_id: str | None = None,
+        initial_state: dict[str, Any] | None = None,
+    ) -> session_pb2.OpenSessionResponse:
+        request = session_pb2.OpenSessionRequest(
+            session_id=session_id or "",
+            device_id=device_id,
+            initial_state_json=json.dumps(initial_state) if initial_state is not None else "",
+        )
+        key = retry.method_key("OpenSession", attach=bool(session_id))
+        response: session_pb2.OpenSessionResponse = await self._call(
+            "OpenSession", request, user, key=key
+        )
+        return response
+
+    async def get_session(self, user: str, session_id: str) -> session_pb2.Session:
+        response: session_pb2.Session = await self._call(
+            "GetSession", session_pb2.GetSessionRequest(session_id=session_id), user
+        )
+        return response
+
+    async def apply_update(
+        self,
+        user: str,
+        *,
+        session_id: str,
+        device_id: str,
+        op_id: str,
+        base_version: int,
+        epoch: int,
+        patch: dict[str, Any],
+        require_lease: bool = False,
+    ) -> session_pb2.ApplyUpdateResponse:
+        request = session_pb2.ApplyUpdateRequest(
+            session_id=session_id,
+            device_id=device_id,
+            op_id=op_id,
+            base_version=base_version,
+            epoch=epoch,
+            patch_json=json.dumps(patch, separators=(",", ":")),
+            require_lease=require_lease,
+        )
+        response: session_pb2.ApplyUpdateResponse = await self._call("ApplyUpdate", request, user)
+        return response
+
+    async def handoff(
+        self, user: str, *, session_id: str, device_id: str, to_device: str, op_id: str
+    ) -> session_pb2.HandoffResponse:
+        request = session_pb2.HandoffRequest(
+            session_id=session_id, device_id=device_id, to_device=to_device, op_id=op_id
+        )
+        response: session_pb2.HandoffResponse = await self._call("Handoff", request, user)
+        return response
+
+    async def changes_since(
+        self, user: str, session_id: str, epoch: int, version: int
+    ) -> session_pb2.ChangesSinceResponse:
+        request = session_pb2.ChangesSinceRequest(
+            session_id=session_id, epoch=epoch, version=version
+        )
+        response: session_pb2.ChangesSinceResponse = await self._call("ChangesSince", request, user)
+        return response
+
+    async def end_session(
+        self, user: str, *, session_id: str, device_id: str, op_id: str
+    ) -> session_pb2.EndSessionResponse:
+        request = session_pb2.EndSessionRequest(
+            session_id=session_id, device_id=device_id, op_id=op_id
+        )
+        response: session_pb2.EndSessionResponse = await self._call("EndSession", request, user)
+        return response
+
+    async def list_sessions(
+        self, user: str, page_size: int = 0, page_token: str = ""
+    ) -> session_pb2.ListSessionsResponse:
+        request = session_pb2.ListSessionsRequest(page_size=page_size, page_token=page_token)
+        response: session_pb2.ListSessionsResponse = await self._call("ListSessions", request, user)
+        return response
+
+    async def update_presence(
+        self,
+        user: str,
+        *,
+        session_id: str,
+        device_id: str,
+        edge_id: str,
+        action: session_pb2.PresenceAction,
+    ) -> session_pb2.PresenceResponse:
+        request = session_pb2.UpdatePresenceRequest(
+            session_id=session_id, device_id=device_id, edge_id=edge_id, action=action
+        )
+        response: session_pb2.PresenceResponse = await self._call("UpdatePresence", request, user)
+        return response

@@ -1,0 +1,158 @@
+"""Test helpers: a real core plus in-process edges, raw sockets, a tiny HTTP client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+from libs.auth import testing
+from libs.config.settings import load_config
+from services.session_core.harness import core_config, running_core
+from services.session_core.server import Running as Core
+from services.ws_edge import app
+from services.ws_edge.config import EdgeConfig
+
+
+@dataclasses.dataclass
+class Stack:
+    """A core, the edges started so far, and the key their tokens are signed with."""
+
+    core: Core
+    amqp_url: str
+    key_path: str
+    key: testing.PrivateKey
+    edges: list[app.Running]
+
+    def token(self, user: str = "alice", lifetime: float = 300, **claims: Any) -> str:
+        return testing.sign(testing.claims(lifetime, sub=user, **claims), self.key, "ES256")
+
+    def url(self, index: int = 0) -> str:
+        return f"ws://127.0.0.1:{self.edges[index].port}/session/connect"
+
+    def http(self, index: int = 0) -> tuple[str, int]:
+        return "127.0.0.1", self.edges[index].port
+
+    def config(self, **overrides: Any) -> EdgeConfig:
+        base = load_config(EdgeConfig, {})
+        return dataclasses.replace(
+            base,
+            port=0,
+            core_target=f"127.0.0.1:{self.core.port}",
+            amqp_url=self.amqp_url,
+            jwt_public_key_path=self.key_path,
+            jwt_issuer=testing.ISSUER,
+            jwt_audience=testing.AUDIENCE,
+            jwt_algorithms=("ES256",),
+            jwt_leeway_seconds=0.0,
+            drain_spread_seconds=0.5,
+            grace_seconds=5.0,
+            core_deadline_seconds=3.0,
+            **overrides,
+        )
+
+    async def add_edge(self, **overrides: Any) -> app.Running:
+        edge = await app.start(self.config(**overrides))
+        self.edges.append(edge)
+        return edge
+
+
+@contextlib.asynccontextmanager
+async def running_stack(
+    pg_dsn: str, redis_url: str, amqp_url: str, tmp_path: Path, edges: int = 1, **overrides: Any
+) -> AsyncIterator[Stack]:
+    """core + `edges` edges (with `overrides`); every edge is shut down on exit."""
+    key = testing.ec_key()
+    key_path = testing.write_pem(tmp_path / "jwt.pem", key)
+    async with running_core(core_config(pg_dsn, redis_url, amqp_url)) as core:
+        stack = Stack(core, amqp_url, key_path, key, [])
+        try:
+            for _ in range(edges):
+                await stack.add_edge(**overrides)
+            yield stack
+        finally:
+            for edge in stack.edges:
+                with contextlib.suppress(Exception):
+                    await edge.shutdown()
+
+
+async def raw(stack: Stack, user: str = "alice", index: int = 0, **kwargs: Any) -> ClientConnection:
+    """A bare WebSocket (no protocol logic) authenticated as `user`."""
+    headers = {"Authorization": f"Bearer {stack.token(user)}"}
+    return await connect(
+        stack.url(index), additional_headers=headers, compression=None, proxy=None, **kwargs
+    )
+
+
+async def send(ws: ClientConnection, message: dict[str, Any]) -> None:
+    await ws.send(json.dumps(message))
+
+
+async def expect(ws: ClientConnection, kind: str, within: float = 5.0) -> dict[str, Any]:
+    """The next message of type `kind`, skipping others (presence, changes…)."""
+    async with asyncio.timeout(within):
+        while True:
+            message: dict[str, Any] = json.loads(await ws.recv())
+            if message["type"] == kind:
+                return message
+
+
+async def hello(ws: ClientConnection, device: str = "phone") -> dict[str, Any]:
+    await send(ws, {"type": "hello", "device_id": device})
+    return await expect(ws, "welcome")
+
+
+async def http(
+    address: tuple[str, int],
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
+    """(status, parsed JSON or text) of one HTTP/1.1 request."""
+    reader, writer = await asyncio.open_connection(*address)
+    payload = b"" if body is None else json.dumps(body).encode()
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {address[0]}", "Connection: close"]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    if body is not None:
+        lines += [f"Content-Length: {len(payload)}", "Content-Type: application/json"]
+    lines += ["", ""]
+    writer.write("\r\n".join(lines).encode() + payload)
+    await writer.drain()
+    raw_response = await reader.read()
+    writer.close()
+    head, _, content = raw_response.partition(b"\r\n\r\n")
+    status = int(head.split()[1])
+    text = content.decode()
+    try:
+        return status, json.loads(text)
+    except ValueError:
+        return status, text
+
+
+async def metric(address: tuple[str, int], name: str) -> float:
+    """The value of an unlabelled metric (or the sum over its labels)."""
+    _, text = await http(address, "GET", "/metrics")
+    total = 0.0
+    for line in str(text).splitlines():
+        if line.startswith(name) and not line.startswith("#"):
+            head, value = line.rsplit(" ", 1)
+            if head == name or head.startswith(name + "{"):
+                total += float(value)
+    return total
+
+
+async def wait_until(predicate: Any, within: float = 5.0, step: float = 0.05) -> None:
+    """Polls an async predicate until true; AssertionError on timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not await predicate():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(step)

@@ -1,0 +1,145 @@
+"""This replica's RabbitMQ side: one queue, bound per connected user, and presence events.
+
+core's relay publishes every committed change to the `syncbridge.changes`
+topic exchange with routing key `user.<hex user id>`. Each replica declares
+one exclusive queue of its own and binds it for a user when the first of
+their devices connects here, unbinds when the last leaves (BindingCounts),
+so it receives exactly its users' events. Delivery is at least once and, after
+a broker reconnect, possibly with holes: consumers order, dedupe and
+backfill (delivery.py), and `on_reconnect` asks them to check with core.
+
+Presence is not a change (it has no version): edges publish it to the same
+exchange and key, typed `syncbridge.edge.presence.v1`, so every replica
+serving the user tells its devices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage
+
+from services.session_core import events
+from services.ws_edge.bindings import Action, BindingCounts
+from syncbridge.session.v1 import session_pb2
+
+log = logging.getLogger(__name__)
+
+CHANGE_TYPE = "syncbridge.session.v1.Change"
+PRESENCE_TYPE = "syncbridge.edge.presence.v1"
+
+
+class Fanout:
+    """The replica's queue, its bindings, and the consumer that hands events on."""
+
+    def __init__(
+        self,
+        amqp_url: str,
+        edge_id: str,
+        *,
+        queue_max_length: int,
+        on_change: Callable[[session_pb2.Change], object],
+        on_presence: Callable[[str, str, list[dict[str, Any]]], None],
+        on_reconnect: Callable[[], None],
+        prefetch: int = 512,
+    ) -> None:
+        self._url = amqp_url
+        self.queue_name = f"syncbridge.edge.{edge_id}"
+        self._max_length = queue_max_length
+        self._on_change = on_change
+        self._on_presence = on_presence
+        self._on_reconnect = on_reconnect
+        self._prefetch = prefetch
+        self._counts = BindingCounts()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._connection: Any = None
+        self._exchange: Any = None
+        self._queue: Any = None
+        self.received = 0
+
+    async def start(self) -> None:
+        self._connection = await aio_pika.connect_robust(self._url, timeout=10)
+        self._connection.reconnect_callbacks.add(self._reconnected)
+        channel = await self._connection.channel()
+        await channel.set_qos(prefetch_count=self._prefetch)
+        # Same declaration as core's relay, so whichever starts first creates it.
+        self._exchange = await channel.declare_exchange(
+            events.EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        self._queue = await channel.declare_queue(
+            self.queue_name,
+            exclusive=True,
+            auto_delete=True,
+            arguments={"x-max-length": self._max_length, "x-overflow": "drop-head"},
+        )
+        await self._queue.consume(self._consume)
+
+    @property
+    def connected(self) -> bool:
+        return self._connection is not None and not self._connection.is_closed
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+
+    def _reconnected(self, *_: Any) -> None:
+        log.warning("RabbitMQ reconnected: backfilling every open session")
+        self._on_reconnect()
+
+    def _lock(self, user: str) -> asyncio.Lock:
+        lock = self._locks.get(user)
+        if lock is None:
+            lock = self._locks[user] = asyncio.Lock()
+        return lock
+
+    async def subscribe(self, user: str) -> None:
+        """A device of `user` connected here; returns once events for `user` arrive."""
+        async with self._lock(user):
+            if self._counts.acquire(user) is Action.BIND:
+                try:
+                    await self._queue.bind(self._exchange, routing_key=events.routing_key(user))
+                except BaseException:
+                    self._counts.release(user)
+                    raise
+
+    async def unsubscribe(self, user: str) -> None:
+        """A device of `user` left; the last one's leaving unbinds."""
+        lock = self._lock(user)
+        async with lock:
+            if self._counts.release(user) is Action.UNBIND:
+                try:
+                    await self._queue.unbind(self._exchange, routing_key=events.routing_key(user))
+                except Exception as error:  # a broken channel unbinds by itself on restore
+                    log.warning("unbind failed", extra={"error": repr(error)})
+        if self._counts.count(user) == 0 and not lock.locked():
+            self._locks.pop(user, None)
+
+    def bound_users(self) -> list[str]:
+        return self._counts.users()
+
+    async def publish_presence(
+        self, user: str, session_id: str, devices: list[dict[str, Any]]
+    ) -> None:
+        body = json.dumps({"user_id": user, "session_id": session_id, "devices": devices})
+        await self._exchange.publish(
+            aio_pika.Message(body.encode(), content_type="application/json", type=PRESENCE_TYPE),
+            routing_key=events.routing_key(user),
+        )
+
+    async def _consume(self, message: AbstractIncomingMessage) -> None:
+        self.received += 1
+        try:
+            if message.type == PRESENCE_TYPE:
+                data = json.loads(message.body)
+                self._on_presence(data["user_id"], data["session_id"], data["devices"])
+            else:
+                self._on_change(events.decode(message.body))
+        except Exception:
+            # A poison message must not stall the queue; core's log still has the change.
+            log.exception("undeliverable event dropped", extra={"type": message.type})
+        await message.ack()

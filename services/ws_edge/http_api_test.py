@@ -1,0 +1,111 @@
+"""The HTTP API against a real core: same auth, same semantics as the socket."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from services.ws_edge.edge_testing import (
+    Stack,
+    expect,
+    hello,
+    http,
+    raw,
+    running_stack,
+    send,
+)
+
+pytest_plugins = ("libs.testing.fixtures",)
+pytestmark = pytest.mark.asyncio
+
+
+@pytest_asyncio.fixture
+async def stack(pg_dsn: str, redis_url: str, amqp_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
+    async with running_stack(pg_dsn, redis_url, amqp_url, tmp_path) as built:
+        yield built
+
+
+def auth(stack: Stack, user: str = "alice") -> dict[str, str]:
+    return {"Authorization": f"Bearer {stack.token(user)}"}
+
+
+async def test_crud_round_trip_and_devices_see_api_writes(stack: Stack) -> None:
+    address = stack.http()
+    status, created = await http(
+        address,
+        "POST",
+        "/v1/sessions",
+        {"initial_state": {"page": 1}},
+        {**auth(stack), "X-Device-Id": "backend"},
+    )
+    assert status == 201 and created["created"] is True
+    session = created["session"]
+    sid = session["session_id"]
+    assert session["active_device"] == "backend" and session["state"] == {"page": 1}
+
+    device = await raw(stack)
+    await hello(device, "phone")
+    await send(device, {"type": "open", "session_id": sid})
+    opened = (await expect(device, "snapshot"))["session"]
+
+    body = {"base_version": opened["version"], "epoch": 1, "patch": {"page": 2}}
+    status, updated = await http(
+        address, "PATCH", f"/v1/sessions/{sid}", body, {**auth(stack), "Idempotency-Key": "k1"}
+    )
+    assert status == 200 and updated["op_id"] == "k1" and updated["outcome"] == "applied"
+    change = await expect(device, "change")
+    assert change["version"] == updated["version"] and change["patch"] == {"page": 2}
+    status, again = await http(
+        address, "PATCH", f"/v1/sessions/{sid}", body, {**auth(stack), "Idempotency-Key": "k1"}
+    )
+    assert status == 200 and again["replayed"] is True and again["version"] == updated["version"]
+
+    status, moved = await http(
+        address, "POST", f"/v1/sessions/{sid}/handoff", {"to_device": "phone"}, auth(stack)
+    )
+    assert status == 200 and moved["active_device"] == "phone"
+    assert (await expect(device, "handoff"))["version"] == moved["version"]
+
+    status, got = await http(address, "GET", f"/v1/sessions/{sid}", headers=auth(stack))
+    assert status == 200 and got["state"] == {"page": 2} and got["version"] == moved["version"]
+    status, listed = await http(address, "GET", "/v1/sessions?page_size=10", headers=auth(stack))
+    assert status == 200 and [s["session_id"] for s in listed["sessions"]] == [sid]
+
+    status, ended = await http(address, "DELETE", f"/v1/sessions/{sid}", headers=auth(stack))
+    assert status == 200 and ended["ended"] is True
+    assert (await expect(device, "change"))["kind"] == "ended"
+    status, gone = await http(address, "GET", f"/v1/sessions/{sid}", headers=auth(stack))
+    assert status == 404 and gone["error"]["code"] == "session_not_found"
+    await device.close()
+
+
+async def test_errors_have_codes_and_statuses(stack: Stack) -> None:
+    address = stack.http()
+    status, body = await http(address, "GET", "/v1/sessions")
+    assert status == 401 and body["error"] == {"code": "unauthorized", "message": "token_missing"}
+    status, body = await http(
+        address, "GET", "/v1/sessions", headers={"Authorization": "Bearer x.y.z"}
+    )
+    assert status == 401
+    _, created = await http(
+        address, "POST", "/v1/sessions", {"initial_state": {"a": 0}}, auth(stack)
+    )
+    sid = created["session"]["session_id"]
+    status, body = await http(address, "GET", f"/v1/sessions/{sid}", headers=auth(stack, "eve"))
+    assert status == 404 and body["error"]["code"] == "session_not_found"
+    status, body = await http(address, "PATCH", f"/v1/sessions/{sid}", {"epoch": 1}, auth(stack))
+    assert status == 400 and body["error"]["details"] == {"field": "base_version"}
+    base = {"base_version": 1, "epoch": 1}
+    await http(address, "PATCH", f"/v1/sessions/{sid}", {**base, "patch": {"a": 1}}, auth(stack))
+    status, body = await http(
+        address, "PATCH", f"/v1/sessions/{sid}", {**base, "patch": {"a": 2}}, auth(stack)
+    )
+    assert status == 409 and body["error"]["code"] == "conflict"
+    assert body["error"]["details"]["version"] == 2
+    status, body = await http(address, "GET", "/v1/openapi.json")
+    assert status == 200 and "/v1/sessions/{session_id}/handoff" in body["paths"]
+    status, text = await http(address, "POST", "/v1/sessions", None, auth(stack))
+    assert status == 201, text

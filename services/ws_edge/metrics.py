@@ -1,0 +1,90 @@
+"""ws-edge's Prometheus metrics (names are what dashboards, alerts and the HPA read)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from libs.metrics.buckets import LATENCY_BUCKETS
+from libs.metrics.rpc import RpcMetrics, rpc_metrics
+
+
+class EdgeMetrics:
+    """Every metric of one edge process, registered in `registry`."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        *,
+        open_connections: Callable[[], float],
+        active_sessions: Callable[[], float],
+    ) -> None:
+        self.registry = registry
+        self.open_connections = Gauge(
+            "syncbridge_edge_open_connections",
+            "WebSocket connections open on this replica.",
+            registry=registry,
+        )
+        self.open_connections.set_function(open_connections)
+        # The HPA's custom metric (target 500 per pod).
+        self.active_sessions = Gauge(
+            "syncbridge_edge_active_sessions",
+            "Distinct sessions with at least one device connected to this replica.",
+            registry=registry,
+        )
+        self.active_sessions.set_function(active_sessions)
+        self.messages = Counter(
+            "syncbridge_edge_messages_total",
+            "Protocol messages by type and direction (in: from devices, out: to devices).",
+            labelnames=("type", "direction"),
+            registry=registry,
+        )
+        self.update_ack_latency = Histogram(
+            "syncbridge_edge_update_ack_latency_seconds",
+            "From an update arriving to its ack being queued (core commit included).",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.fanout_latency = Histogram(
+            "syncbridge_edge_fanout_latency_seconds",
+            "From a change's commit in core to its frame being written to a device.",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.errors = Counter(
+            "syncbridge_edge_errors_total",
+            "Error messages and refused upgrades/HTTP calls, by stable code.",
+            labelnames=("code",),
+            registry=registry,
+        )
+        self.slow_consumers = Counter(
+            "syncbridge_edge_slow_consumer_disconnects_total",
+            "Connections closed with 4008 because the device did not read fast enough.",
+            registry=registry,
+        )
+        self.resumes = Counter(
+            "syncbridge_edge_resumes_total",
+            "Resumes by outcome: replayed (missed changes sent) or snapshot (recovered:false).",
+            labelnames=("outcome",),
+            registry=registry,
+        )
+        self.closes = Counter(
+            "syncbridge_edge_closes_total",
+            "Connections closed by the server, by close code.",
+            labelnames=("code",),
+            registry=registry,
+        )
+        self.duplicates = Counter(
+            "syncbridge_edge_duplicate_changes_total",
+            "Change events dropped because the device already had them.",
+            registry=registry,
+        )
+        self.backfills = Counter(
+            "syncbridge_edge_backfills_total",
+            "Snapshots sent to live devices because a hole could not be replayed.",
+            labelnames=("reason",),
+            registry=registry,
+        )
+        self.core: RpcMetrics = rpc_metrics(registry, "syncbridge_edge_core_rpc")
+        self.http: RpcMetrics = rpc_metrics(registry, "syncbridge_edge_http")

@@ -1,0 +1,117 @@
+"""A connection's outbound side: a bounded queue drained by one writer task.
+
+Nothing else writes to the socket, so a peer that stops reading blocks only
+its own writer. Sanic's `send()` waits for the transport to drain and can
+wait forever on such a peer; every send here has a timeout. A full queue or
+a timed-out send makes the peer a slow consumer: `on_slow` is called once,
+the queue is emptied (its memory released) and the writer stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class Sender(Protocol):
+    async def send(self, message: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One queued text frame; `label` names its type for metrics, `committed_at` (epoch
+    seconds, 0 if none) times a change from commit to send."""
+
+    text: str
+    label: str
+    committed_at: float = 0.0
+
+
+class Outbound:
+    """Bounded queue plus writer; `push` never blocks."""
+
+    def __init__(
+        self,
+        sender: Sender,
+        *,
+        capacity: int,
+        send_timeout: float,
+        on_slow: Callable[[str], None],
+        on_sent: Callable[[Frame], None] = lambda frame: None,
+    ) -> None:
+        self._sender = sender
+        self._queue: asyncio.Queue[Frame] = asyncio.Queue(capacity)
+        self._send_timeout = send_timeout
+        self._on_slow = on_slow
+        self._on_sent = on_sent
+        self._task: asyncio.Task[None] | None = None
+        self._stopped = False
+        self._busy = False
+        self.slow = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._write())
+
+    def push(self, frame: Frame) -> bool:
+        """Queues `frame`; False if it was dropped (stopped, or full: then the peer is slow)."""
+        if self._stopped:
+            return False
+        try:
+            self._queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self._give_up("outbound queue full")
+            return False
+        return True
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    async def _write(self) -> None:
+        while True:
+            frame = await self._queue.get()
+            self._busy = True
+            try:
+                await asyncio.wait_for(self._sender.send(frame.text), self._send_timeout)
+            except TimeoutError:
+                self._give_up("send timed out")
+                return
+            except Exception:
+                # The socket is gone: the reader side notices and cleans up.
+                self.stop()
+                return
+            self._busy = False
+            self._on_sent(frame)
+
+    def _give_up(self, reason: str) -> None:
+        if self.slow or self._stopped:
+            return
+        self.slow = True
+        self.stop()
+        self._on_slow(reason)
+
+    async def flush(self, within: float) -> bool:
+        """Waits until every queued frame was sent; False on timeout or if stopped."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while (self._queue.qsize() or self._busy) and not self._stopped:
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return not self._stopped
+
+    def stop(self) -> None:
+        """Stops the writer and drops whatever is queued."""
+        self._stopped = True
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        if self._task is not None and self._task is not asyncio.current_task():
+            self._task.cancel()
+
+    async def wait_stopped(self) -> None:
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

@@ -1,0 +1,131 @@
+"""What one edge process shares between its connections, and how it drains."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
+
+from libs.auth.config import JwtConfig
+from libs.auth.verifier import JwtVerifier
+from libs.health.state import HealthState
+from libs.metrics.registry import new_registry
+from services.ws_edge.codes import CloseCode
+from services.ws_edge.config import EdgeConfig
+from services.ws_edge.core_client import CoreClient
+from services.ws_edge.drain import plan_batches
+from services.ws_edge.fanout import Fanout
+from services.ws_edge.hub import Hub
+from services.ws_edge.metrics import EdgeMetrics
+
+if TYPE_CHECKING:
+    from services.ws_edge.connection import Connection
+
+log = logging.getLogger(__name__)
+
+
+def default_edge_id() -> str:
+    """Host and pid say where; the suffix keeps replicas sharing a process (tests) apart."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def jwt_config(config: EdgeConfig) -> JwtConfig:
+    return JwtConfig(
+        audience=config.jwt_audience,
+        issuer=config.jwt_issuer,
+        algorithms=config.jwt_algorithms,
+        leeway_seconds=config.jwt_leeway_seconds,
+        public_key_path=config.jwt_public_key_path or None,
+        jwks_path=config.jwt_jwks_path or None,
+    )
+
+
+class Replica:
+    """Shared state of one edge: core client, bus, hub, metrics, health, open connections."""
+
+    def __init__(self, config: EdgeConfig) -> None:
+        self.config = config
+        self.edge_id = config.edge_id or default_edge_id()
+        self.registry = new_registry()
+        self.connections: set[Connection] = set()
+        self.hub = Hub()
+        self.metrics = EdgeMetrics(
+            self.registry,
+            open_connections=lambda: len(self.connections),
+            active_sessions=lambda: self.hub.session_count,
+        )
+        self.verifier = JwtVerifier(jwt_config(config))
+        self.core = CoreClient(
+            config.core_target,
+            deadline=config.core_deadline_seconds,
+            attempts=config.core_attempts,
+            metrics=self.metrics.core,
+        )
+        self.fanout = Fanout(
+            config.amqp_url,
+            self.edge_id,
+            queue_max_length=config.queue_max_length,
+            on_change=self.hub.dispatch_change,
+            on_presence=self.hub.dispatch_presence,
+            on_reconnect=self.hub.resync_all,
+        )
+        self.health = HealthState()
+        self.health.add_check("core", self.core.healthy)
+        self._background: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> None:
+        await self.fanout.start()
+
+    @property
+    def draining(self) -> bool:
+        return self.health.draining
+
+    def background(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Runs `coro` detached but tracked, so shutdown can wait for it; failures are logged."""
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("background task failed", extra={"error": repr(task.exception())})
+
+    async def drain(self) -> None:
+        """Readiness fails, then connections close with 1001 in jittered batches."""
+        self.health.mark_draining()
+        connections = list(self.connections)
+        log.info("draining", extra={"connections": len(connections)})
+        plan = plan_batches(
+            connections,
+            batches=self.config.drain_batches,
+            spread=self.config.drain_spread_seconds,
+        )
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for batch in plan:
+            await asyncio.sleep(max(0.0, started + batch.delay - loop.time()))
+            await asyncio.gather(
+                *(conn.going_away() for conn in batch.items), return_exceptions=True
+            )
+        # Anything that slipped in during the drain (the upgrade was already past the check).
+        await asyncio.gather(
+            *(conn.close(CloseCode.GOING_AWAY, "server draining") for conn in self.connections),
+            return_exceptions=True,
+        )
+
+    async def close(self, within: float = 5.0) -> None:
+        """After the drain: background work (presence LEAVEs, unbinds), then bus and core."""
+        if self._background:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.gather(*self._background, return_exceptions=True), within
+                )
+        with contextlib.suppress(Exception):
+            await self.fanout.close()
+        await self.core.close()

@@ -1,0 +1,51 @@
+"""When a call to session-core may be retried, and how long to wait: pure.
+
+Only calls whose repetition cannot apply twice are retried: reads, and the
+writes that carry an op_id (ApplyUpdate, Handoff, EndSession), plus presence
+reports (setting online/offline again is the same state). OpenSession that
+creates a session (no session_id) is not: a retry could create a second one.
+Only outcomes where nothing is known to have happened are retried:
+UNAVAILABLE, and DEADLINE_EXCEEDED of one attempt while the overall budget
+has time left.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+IDEMPOTENT = frozenset(
+    {
+        "GetSession",
+        "ChangesSince",
+        "ListSessions",
+        "GetPresence",
+        "ApplyUpdate",
+        "Handoff",
+        "EndSession",
+        "UpdatePresence",
+        "OpenSession:attach",
+    }
+)
+RETRYABLE_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED"})
+
+
+def method_key(method: str, *, attach: bool = False) -> str:
+    """The name IDEMPOTENT knows the call by: OpenSession is idempotent only when attaching."""
+    return f"{method}:attach" if method == "OpenSession" and attach else method
+
+
+def should_retry(key: str, status: str, attempt: int, max_attempts: int) -> bool:
+    """True if attempt number `attempt` (1-based) failed with `status` and may be repeated."""
+    return key in IDEMPOTENT and status in RETRYABLE_CODES and attempt < max_attempts
+
+
+def backoff_seconds(
+    attempt: int,
+    *,
+    base: float = 0.05,
+    cap: float = 1.0,
+    rand: Callable[[], float] = random.random,
+) -> float:
+    """Full-jitter exponential backoff before attempt `attempt + 1`: uniform in [0, base*2^n]."""
+    return rand() * min(cap, base * 2.0 ** (attempt - 1))

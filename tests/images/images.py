@@ -1,0 +1,255 @@
+"""The images under test and helpers to reach them from a test's runfiles.
+
+Each service's BUILD file defines `:image`, `:image_load` and `:image_push`
+(see tools/bazel/oci.bzl); this package's BUILD file adds `<name>_recipe`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import secrets
+import socket
+import subprocess
+import tarfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+RUNFILES = Path(os.environ.get("RUNFILES_DIR", "."))
+WORKSPACE = os.environ.get("TEST_WORKSPACE", "harmonyflow_syncbridge")
+
+
+def runfile(short_path: str) -> Path:
+    return RUNFILES / WORKSPACE / short_path
+
+
+@dataclass(frozen=True)
+class Image:
+    """One service's image targets, by the package that defines them."""
+
+    name: str
+    package: str
+
+    @property
+    def layout(self) -> Path:
+        return runfile(f"{self.package}/image")
+
+    @property
+    def digest(self) -> str:
+        return runfile(f"{self.package}/image.digest").read_text().strip()
+
+    @property
+    def load_script(self) -> Path:
+        return runfile(f"{self.package}/image_load.sh")
+
+    @property
+    def push_script(self) -> Path:
+        return runfile(f"{self.package}/image_push.sh")
+
+    @property
+    def recipe(self) -> Path:
+        return runfile(f"tests/images/{self.name}_recipe.json")
+
+    def blob(self, digest: str) -> Path:
+        return self.layout / "blobs" / "sha256" / digest.removeprefix("sha256:")
+
+    def manifest(self) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads(self.blob(self.digest).read_text())
+        return loaded
+
+    def config(self) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads(
+            self.blob(self.manifest()["config"]["digest"]).read_text()
+        )
+        return loaded
+
+    def image_id(self) -> str:
+        """podman's ID for the image: its config digest."""
+        return str(self.manifest()["config"]["digest"]).removeprefix("sha256:")
+
+    def layers(self) -> Iterator[tuple[int, tarfile.TarFile]]:
+        """(index, open tar) for each layer, bottom first."""
+        for index, layer in enumerate(self.manifest()["layers"]):
+            with gzip.open(self.blob(layer["digest"])) as raw, tarfile.open(fileobj=raw) as tar:
+                yield index, tar
+
+
+SESSION_CORE = Image("session_core", "services/session_core")
+WS_EDGE = Image("ws_edge", "services/ws_edge")
+IMAGES = [SESSION_CORE, WS_EDGE]
+
+
+def podman_env() -> dict[str, str]:
+    """The environment podman needs on these machines (runc, cgroupfs, ulimits)."""
+    env = dict(os.environ)
+    env["CONTAINERS_CONF"] = str(runfile("tools/bazel/oci/containers.conf"))
+    return env
+
+
+def podman(
+    *args: str, check: bool = True, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["podman", *args],
+        env=podman_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+    )
+
+
+def load(image: Image) -> str:
+    """Loads the image into podman with its oci_load target; returns the image ID.
+
+    The test tag's previous image, if another build's and now nameless, is
+    removed so that test runs do not pile images up in podman's storage.
+    """
+    tag = f"localhost/syncbridge/{image.name.replace('_', '-')}:image-test"
+    before = podman("image", "inspect", "--format", "{{.Id}}", tag, check=False).stdout.strip()
+    subprocess.run(
+        [str(image.load_script), "--tag", tag], env=podman_env(), check=True, timeout=300
+    )
+    if before and before != image.image_id():
+        # Now untagged by us; removed only if nothing else names it.
+        names = podman("image", "inspect", "--format", "{{len .RepoTags}}", before, check=False)
+        if names.stdout.strip() == "0":
+            podman("rmi", before, check=False)
+    return image.image_id()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+CONTAINER_TMP = "/tmp"  # noqa: S108 - the container's tmpfs, not a host path
+
+# Run inside a container: /tmp (tmpfs) is writable, /app (root filesystem) is not.
+READ_ONLY_PROBE = """
+import errno, pathlib, sys
+pathlib.Path("/tmp/probe").write_text("ok")
+try:
+    pathlib.Path("/app/probe").write_text("no")
+except OSError as error:
+    sys.exit(0 if error.errno == errno.EROFS else 1)
+sys.exit(2)
+"""
+
+
+@dataclass(frozen=True)
+class Container:
+    """A container started by `run`; removed by `remove`."""
+
+    name: str
+
+    def inspect(self, template: str) -> str:
+        return podman("inspect", "--format", template, self.name).stdout.strip()
+
+    def logs(self) -> str:
+        result = podman("logs", self.name, check=False)
+        return result.stdout + result.stderr
+
+    def ids(self) -> dict[str, list[str]]:
+        """Real, effective, saved and filesystem uid and gid of the container's process."""
+        status = Path(f"/proc/{self.inspect('{{.State.Pid}}')}/status").read_text()
+        return {
+            line.split(":")[0]: line.split()[1:]
+            for line in status.splitlines()
+            if line.startswith(("Uid:", "Gid:"))
+        }
+
+    def root_is_read_only(self) -> bool:
+        probe = podman("exec", self.name, "/usr/bin/python3.11", "-c", READ_ONLY_PROBE, check=False)
+        return self.inspect("{{.HostConfig.ReadonlyRootfs}}") == "true" and probe.returncode == 0
+
+    def wait_until(self, ready: Callable[[], bool], timeout: float = 90) -> None:
+        """Polls `ready` while the container runs; fails with its logs otherwise."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.inspect("{{.State.Status}}")
+            if state != "running":
+                raise AssertionError(f"{self.name} is {state}:\n{self.logs()}")
+            if ready():
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"{self.name} not ready after {timeout}s:\n{self.logs()}")
+
+    def sigterm(self, timeout: float) -> tuple[str, float]:
+        """Sends SIGTERM; returns (exit code, seconds it took to exit)."""
+        started = time.monotonic()
+        podman("kill", "--signal", "TERM", self.name)
+        code = podman("wait", self.name, timeout=timeout).stdout.strip()
+        return code, time.monotonic() - started
+
+    def remove(self) -> None:
+        podman("rm", "--force", "--time", "0", self.name, check=False)
+
+
+def run(
+    image_id: str, env: Mapping[str, str], mounts: Mapping[Path, str] | None = None
+) -> Container:
+    """Starts the image detached: host network (the test servers listen on
+    loopback only), read-only root, tmpfs /tmp, configured by `env` alone
+    (plus read-only `mounts` {host file: container path}, as secrets are)."""
+    name = f"syncbridge-image-test-{secrets.token_hex(4)}"
+    flags = [arg for key, value in env.items() for arg in ("--env", f"{key}={value}")]
+    for source, target in (mounts or {}).items():
+        flags += ["--volume", f"{source}:{target}:ro"]
+    podman(
+        "run",
+        "--detach",
+        "--name",
+        name,
+        "--network",
+        "host",
+        "--read-only",
+        "--tmpfs",
+        CONTAINER_TMP,
+        *flags,
+        image_id,
+    )
+    return Container(name)
+
+
+def has_no_shell(image_id: str) -> bool:
+    """No /bin/sh, bash or dash to run, even as an explicit entrypoint."""
+    for shell in ("/bin/sh", "/bin/bash", "/usr/bin/dash"):
+        result = podman("run", "--rm", "--entrypoint", shell, image_id, "-c", "true", check=False)
+        if result.returncode == 0 or "no such file or directory" not in result.stderr.lower():
+            return False
+    return True
+
+
+def serving(port: int) -> bool:
+    """Whether core's gRPC health check answers SERVING on loopback `port`."""
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            request = health_pb2.HealthCheckRequest(service="")
+            response = health_pb2_grpc.HealthStub(channel).Check(request, timeout=2)
+    except grpc.RpcError:
+        return False
+    return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def core_env(
+    pg_dsn: str, redis_url: str, amqp_url: str, port: int, grace_seconds: float = 5
+) -> dict[str, str]:
+    """session-core's whole configuration, for a container on the host network."""
+    return {
+        "SYNCBRIDGE_CORE_PG_DSN": pg_dsn,
+        "SYNCBRIDGE_CORE_REDIS_URL": redis_url,
+        "SYNCBRIDGE_CORE_AMQP_URL": amqp_url,
+        "SYNCBRIDGE_CORE_GRPC_PORT": str(port),
+        "SYNCBRIDGE_CORE_METRICS_PORT": str(free_port()),
+        "SYNCBRIDGE_CORE_GRACE_SECONDS": str(grace_seconds),
+    }

@@ -1,0 +1,36 @@
+"""control.py: Depends parsing and version checks, as dpkg reads them."""
+
+from __future__ import annotations
+
+from tools.bazel.deb.control import Dependency, depends, parse_depends, parse_stanza, satisfies
+from tools.bazel.deb.lock import resolve
+
+
+def test_parse_depends_keeps_alternatives_and_drops_arch_qualifiers() -> None:
+    parsed = parse_depends("libc6 (>= 2.34), media-types | mime-support, python3:any (= 3.11)")
+    assert parsed == [
+        [Dependency("libc6", ">=", "2.34")],
+        [Dependency("media-types"), Dependency("mime-support")],
+        [Dependency("python3", "=", "3.11")],
+    ]
+
+
+def test_parse_stanza_and_depends() -> None:
+    fields = parse_stanza("Package: a\nPre-Depends: b\nDepends: c,\n d\nDescription: x\n more\n")
+    assert [[d.name for d in g] for g in depends(fields)] == [["b"], ["c"], ["d"]]
+
+
+def test_satisfies_uses_debian_ordering() -> None:
+    assert satisfies("1:4.4.33-2", Dependency("libcrypt1", ">=", "1:4.1.0"))
+    assert satisfies("2.36-9+deb12u10", Dependency("libc6", ">>", "2.36-9"))
+    assert not satisfies("1.0~rc1", Dependency("x", ">=", "1.0"))
+
+
+def test_resolve_skips_excluded_and_takes_first_real_alternative() -> None:
+    archive = {
+        "app": {"Package": "app", "Version": "1", "Depends": "lib, debconf | debconf-2.0, v | w"},
+        "lib": {"Package": "lib", "Version": "2"},
+        "w": {"Package": "w", "Version": "1"},
+    }
+    chosen = resolve(["app"], {"debconf", "debconf-2.0"}, archive.get)
+    assert sorted(chosen) == ["app", "lib", "w"]
