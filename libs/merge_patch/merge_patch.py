@@ -175,7 +175,7 @@ def json_size(value: JsonValue) -> int:
     """Bytes of `value` as compact UTF-8 JSON: the measure size limits are stated in.
 
     Compact and unescaped (non-ASCII stays UTF-8) so the figure matches what
-    is stored and sent, not an inflated `\\uXXXX` rendering. Raises ValueError
+    is stored and sent, not an inflated `\\u00e9`-style escaped rendering. Raises ValueError
     for non-finite floats, which have no JSON form.
     """
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
