@@ -3,8 +3,16 @@
 Nothing here is the source of truth: every miss or Redis error falls back to
 PostgreSQL, so a flushed or dead Redis costs latency, never data. All keys of
 one session share the hash tag `{<session_id>}` and so one Redis Cluster slot.
+Keys expire when the session does (PEXPIREAT its `expires_at`, moved by every
+write: the 7-day sliding TTL); reads never extend them.
 Expected `maxmemory-policy`: volatile-lru (every key has a TTL; evicting one
 is a cache miss). `noeviction` also works but turns memory pressure into errors.
+
+Staleness: a snapshot is only replaced by a newer (epoch, version); an ended
+session leaves a tombstone a version above its last, so a late write-back of an
+older snapshot cannot resurrect it. When a write-back fails, the session is
+marked dirty in this process: its reads bypass Redis until `heal()` has
+deleted the possibly stale snapshot.
 """
 
 from __future__ import annotations
@@ -22,23 +30,27 @@ from syncbridge.session.v1 import session_pb2
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Writes a snapshot only if it is newer than the cached one: concurrent
-# writers finish out of order, and an older snapshot must not win.
+# Writes a snapshot (or a tombstone: empty payload, dead = 1) only if it is
+# newer than the cached one: concurrent writers finish out of order, and an
+# older snapshot must not win. ARGV: epoch, version, payload, expire-at (ms), dead.
 _SET_IF_NEWER = """
 local cur = redis.call('HMGET', KEYS[1], 'e', 'v')
 local e, v = tonumber(ARGV[1]), tonumber(ARGV[2])
 if cur[1] and (tonumber(cur[1]) > e or (tonumber(cur[1]) == e and tonumber(cur[2]) >= v)) then
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
   return 0
 end
-redis.call('HSET', KEYS[1], 'e', e, 'v', v, 'p', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('HSET', KEYS[1], 'e', e, 'v', v, 'p', ARGV[3], 'x', ARGV[4], 'dead', ARGV[5])
+redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 return 1
 """
 
 
 def key(session_id: str, part: str) -> str:
     return f"sb:{{{session_id}}}:{part}"
+
+
+def _expire_at_ms(session: session_pb2.Session) -> int:
+    return int(session.expires_at.ToMilliseconds())
 
 
 class Cache:
@@ -59,6 +71,7 @@ class Cache:
         self._presence = presence_seconds
         self._on_result = on_result
         self._set_if_newer = client.register_script(_SET_IF_NEWER)
+        self._dirty: set[str] = set()
 
     async def _safe(self, op: str, call: Awaitable[T]) -> T | None:
         try:
@@ -72,33 +85,66 @@ class Cache:
     # -- snapshots --------------------------------------------------------
 
     async def get_snapshot(self, session_id: str) -> session_pb2.Session | None:
-        async def read() -> bytes | None:
-            pipe = self._redis.pipeline(transaction=False)
-            pipe.hget(key(session_id, "snap"), "p")
-            pipe.pexpire(key(session_id, "snap"), self._ttl_ms)  # sliding TTL
-            payload, _ = await pipe.execute()
-            return payload  # type: ignore[no-any-return]
-
-        payload = await self._safe("get_snapshot", read())
-        self._on_result("snapshot", payload is not None)
-        return session_pb2.Session.FromString(payload) if payload else None
+        """The cached live snapshot, or None (miss, tombstone, dirty, Redis down)."""
+        if session_id in self._dirty:
+            self._on_result("snapshot", False)
+            return None
+        fields = await self._safe(
+            "get_snapshot", self._redis.hmget(key(session_id, "snap"), "p", "dead")
+        )
+        payload, dead = fields if fields else (None, None)
+        if not isinstance(payload, bytes) or not payload or dead == b"1":
+            self._on_result("snapshot", False)
+            return None
+        self._on_result("snapshot", True)
+        return session_pb2.Session.FromString(payload)
 
     async def put_snapshot(self, session: session_pb2.Session) -> None:
-        await self._safe(
-            "put_snapshot",
-            self._set_if_newer(
-                keys=[key(session.session_id, "snap")],
-                args=[session.epoch, session.version, session.SerializeToString(), self._ttl_ms],
-            ),
+        if session.session_id in self._dirty:
+            return
+        await self._safe("put_snapshot", self._write_snapshot(session, dead=False))
+
+    def _write_snapshot(self, session: session_pb2.Session, *, dead: bool) -> Awaitable[Any]:
+        return self._set_if_newer(
+            keys=[key(session.session_id, "snap")],
+            args=[
+                session.epoch,
+                session.version,
+                b"" if dead else session.SerializeToString(),
+                _expire_at_ms(session),
+                1 if dead else 0,
+            ],
         )
 
-    async def forget(self, session_id: str) -> None:
-        await self._safe(
-            "forget",
-            self._redis.delete(
-                key(session_id, "snap"), key(session_id, "log"), key(session_id, "presence")
-            ),
+    async def end(self, session: session_pb2.Session) -> None:
+        """An ended session: tombstone its snapshot, drop its log and presence."""
+
+        async def write() -> bool:
+            await self._write_snapshot(session, dead=True)
+            await self._redis.delete(
+                key(session.session_id, "log"), key(session.session_id, "presence")
+            )
+            return True
+
+        if await self._safe("end", write()) is None:
+            self._dirty.add(session.session_id)
+
+    async def invalidate(self, session_id: str) -> None:
+        """Drops a session's snapshot and log (after an epoch reset, say)."""
+        done = await self._safe(
+            "invalidate", self._redis.delete(key(session_id, "snap"), key(session_id, "log"))
         )
+        if done is None:
+            self._dirty.add(session_id)
+
+    async def heal(self) -> int:
+        """Deletes the snapshots of dirty sessions; returns how many are healed."""
+        healed = 0
+        for session_id in list(self._dirty):
+            if await self._safe("heal", self._redis.delete(key(session_id, "snap"))) is not None:
+                self._dirty.discard(session_id)
+                healed += 1
+        return healed
 
     # -- recent change log ------------------------------------------------
 
@@ -110,13 +156,17 @@ class Cache:
         Every key shares the session's slot. The snapshot's compare-and-set
         script runs on its own: Redis Cluster clients refuse scripts in pipelines.
         """
+        expire_at = _expire_at_ms(session) if session is not None else None
 
-        async def write() -> None:
+        async def write() -> bool:
             log_key = key(change.session_id, "log")
             pipe = self._redis.pipeline(transaction=False)
             pipe.zadd(log_key, {change.SerializeToString(): change.version})
             pipe.zremrangebyrank(log_key, 0, -(self._log_length + 1))
-            pipe.pexpire(log_key, self._ttl_ms)
+            if expire_at is not None:
+                pipe.pexpireat(log_key, expire_at)
+            else:
+                pipe.pexpire(log_key, self._ttl_ms)
             if change.op_id:
                 pipe.set(
                     key(change.session_id, f"op:{change.op_id}"),
@@ -124,18 +174,13 @@ class Cache:
                     px=self._ttl_ms,
                 )
             await pipe.execute()
-            if session is not None:
-                await self._set_if_newer(
-                    keys=[key(session.session_id, "snap")],
-                    args=[
-                        session.epoch,
-                        session.version,
-                        session.SerializeToString(),
-                        self._ttl_ms,
-                    ],
-                )
+            if session is not None and change.session_id not in self._dirty:
+                await self._write_snapshot(session, dead=False)
+            return True
 
-        await self._safe("record", write())
+        if await self._safe("record", write()) is None and session is not None:
+            # The cached snapshot may now be older than what just committed.
+            self._dirty.add(change.session_id)
 
     async def changes_after(
         self, session_id: str, epoch: int, version: int, upto: int
@@ -154,8 +199,21 @@ class Cache:
         return changes if complete else None
 
     async def op_result(self, session_id: str, op_id: str) -> session_pb2.Change | None:
-        raw = await self._safe("op_result", self._redis.get(key(session_id, f"op:{op_id}")))
-        payload = raw if isinstance(raw, bytes) else None
+        """The change an op_id made, while its session is cached alive and unexpired."""
+
+        async def read() -> tuple[Any, Any]:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.get(key(session_id, f"op:{op_id}"))
+            pipe.hmget(key(session_id, "snap"), "dead", "x")
+            payload, (dead, expire_at) = await pipe.execute()
+            return payload, (dead, expire_at)
+
+        found = await self._safe("op_result", read())
+        payload: bytes | None = None
+        if found is not None and session_id not in self._dirty:
+            raw, (dead, expire_at) = found
+            alive = dead == b"0" and expire_at is not None and int(expire_at) > time.time() * 1000
+            payload = raw if isinstance(raw, bytes) and alive else None
         self._on_result("op_id", payload is not None)
         return session_pb2.Change.FromString(payload) if payload else None
 

@@ -155,6 +155,7 @@ async def start(config: CoreConfig, registry: CollectorRegistry | None = None) -
         asyncio.create_task(relay.run(stop)),
         asyncio.create_task(_watch_health(pool, health_servicer, gauges, stop)),
         asyncio.create_task(_purge(store, config.purge_interval_seconds, stop)),
+        asyncio.create_task(_heal(cache, stop)),
     ]
     log.info("session-core serving", extra={"port": port, "config": describe(config)})
     return Running(
@@ -228,6 +229,14 @@ async def _purge(store: Store, interval: float, stop: asyncio.Event) -> None:
             log.warning("purge failed, retrying later", extra={"error": repr(error)})
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval)
+
+
+async def _heal(cache: Cache, stop: asyncio.Event) -> None:
+    """Once Redis answers again, drops snapshots whose write-back failed."""
+    while not stop.is_set():
+        await cache.heal()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
 
 
 async def _run(config: CoreConfig) -> None:

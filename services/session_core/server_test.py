@@ -341,12 +341,135 @@ async def test_health_reflection_and_metrics(core: Running) -> None:
         assert name in body
 
 
-async def test_deadline_is_honoured(stub: Any) -> None:
-    with pytest.raises(grpc.aio.AioRpcError) as expired:
-        await stub.ListSessions(
-            session_pb2.ListSessionsRequest(), metadata=as_user("alice"), timeout=0.000_001
+async def test_deadline_is_honoured_and_nothing_commits(core: Running, stub: Any) -> None:
+    session = await open_session(stub, "alice")
+    async with core.pool.acquire() as blocker, blocker.transaction():
+        # Another transaction holds the session row: the update must wait.
+        await blocker.execute(
+            "SELECT 1 FROM sessions WHERE session_id = $1 FOR UPDATE", uuid.UUID(session.session_id)
         )
-    assert expired.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        with pytest.raises(grpc.aio.AioRpcError) as expired:
+            await stub.ApplyUpdate(
+                session_pb2.ApplyUpdateRequest(
+                    session_id=session.session_id,
+                    device_id="phone",
+                    op_id="late",
+                    base_version=1,
+                    epoch=1,
+                    patch_json='{"x": 1}',
+                ),
+                metadata=as_user("alice"),
+                timeout=0.5,
+            )
+        assert expired.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    await asyncio.sleep(0.2)
+    got = await stub.GetSession(
+        session_pb2.GetSessionRequest(session_id=session.session_id), metadata=as_user("alice")
+    )
+    assert got.version == 1 and json.loads(got.state_json) == {}
+
+
+async def test_concurrent_retries_of_one_op_apply_once(stub: Any) -> None:
+    session = await open_session(stub, "alice", state={"n": 0})
+    for n in range(10):
+        # Same op twice at once, on a path the op itself changes: a retry that
+        # misses the first attempt would be refused as a conflict or fail.
+        first, second = await asyncio.gather(
+            update(stub, "alice", session, {"n": n + 1}, base=1 + n, op_id=f"dup-{n}"),
+            update(stub, "alice", session, {"n": n + 1}, base=1 + n, op_id=f"dup-{n}"),
+        )
+        assert first.change.version == second.change.version == 2 + n
+        assert first.change.event_id == second.change.event_id
+        assert sorted([first.replayed, second.replayed]) == [False, True]
+
+
+async def test_ended_session_is_gone_for_reads_and_retries(stub: Any) -> None:
+    session = await open_session(stub, "alice")
+    done = await update(stub, "alice", session, {"x": 1}, op_id="before-end")
+    assert done.change.version == 2
+    await stub.GetSession(  # warm the cache
+        session_pb2.GetSessionRequest(session_id=session.session_id), metadata=as_user("alice")
+    )
+    await stub.EndSession(
+        session_pb2.EndSessionRequest(session_id=session.session_id, device_id="phone"),
+        metadata=as_user("alice"),
+    )
+    for call in (
+        stub.GetSession(
+            session_pb2.GetSessionRequest(session_id=session.session_id), metadata=as_user("alice")
+        ),
+        update(stub, "alice", session, {"x": 1}, op_id="before-end"),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as gone:
+            await call
+        assert gone.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_stale_fence_is_refused_after_the_lease_comes_back(stub: Any) -> None:
+    session = await open_session(stub, "alice", device="phone")
+    await stub.OpenSession(
+        session_pb2.OpenSessionRequest(session_id=session.session_id, device_id="laptop"),
+        metadata=as_user("alice"),
+    )
+    fence = session.lease_fence
+    for n, target in enumerate(("laptop", "phone")):
+        await stub.Handoff(
+            session_pb2.HandoffRequest(
+                session_id=session.session_id,
+                device_id="phone",
+                to_device=target,
+                op_id=f"h{n}",
+            ),
+            metadata=as_user("alice"),
+        )
+
+    def fenced(expected: int, op: str) -> Any:
+        return stub.ApplyUpdate(
+            session_pb2.ApplyUpdateRequest(
+                session_id=session.session_id,
+                device_id="phone",
+                op_id=op,
+                base_version=4,
+                epoch=1,
+                patch_json='{"x": 1}',
+                require_lease=True,
+                expected_fence=expected,
+            ),
+            metadata=as_user("alice"),
+        )
+
+    with pytest.raises(grpc.aio.AioRpcError) as stale:
+        await fenced(fence, "delayed")  # written before the phone lost the lease
+    assert error_code(stale.value) == "lease_required"
+    ok = await fenced(fence + 2, "current")
+    assert ok.change.version == 5
+
+
+async def test_pathological_json_is_invalid_argument(stub: Any) -> None:
+    session = await open_session(stub, "alice")
+    deep = "[" * 100_000 + "]" * 100_000
+    for request in (
+        session_pb2.OpenSessionRequest(device_id="d", initial_state_json='{"x": NaN}'),
+        session_pb2.OpenSessionRequest(device_id="d", initial_state_json=deep),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.OpenSession(request, metadata=as_user("alice"))
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "initial_state_json" in (refused.value.details() or "")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.ApplyUpdate(
+            session_pb2.ApplyUpdateRequest(
+                session_id=session.session_id,
+                device_id="phone",
+                op_id="deep",
+                base_version=1,
+                epoch=1,
+                patch_json='{"a": ' + deep + "}",
+            ),
+            metadata=as_user("alice"),
+        )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "patch_json" in (refused.value.details() or "")
 
 
 async def test_presence_join_leave_and_expiry(pg_dsn: str, redis_url: str, amqp_url: str) -> None:

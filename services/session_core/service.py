@@ -56,6 +56,9 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
     ) -> None:
         self._store = store
         self._cache = cache
+        # How long an ended session's tombstone outlives it in Redis: longer
+        # than any write-back of its last snapshot could be delayed.
+        self._tombstone_ttl = dt.timedelta(hours=1)
         self._max_replay = max_replay
         self._rpc = rpc_metrics(registry, "syncbridge_core_rpc")
         self._resumes = Counter(
@@ -108,6 +111,14 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
                 await self._abort(
                     context, grpc.StatusCode.UNAVAILABLE, "unavailable", "storage unavailable"
                 )
+            except asyncpg.PostgresError as error:
+                # Deadlock, serialization failure, cancelled statement: rolled
+                # back, nothing applied; ABORTED tells the caller to retry.
+                timing.code = "ABORTED"
+                log.warning("transaction aborted", extra={"error": type(error).__name__})
+                await self._abort(
+                    context, grpc.StatusCode.ABORTED, "aborted", "transaction aborted, retry"
+                )
             raise AssertionError("unreachable")  # abort() always raises
 
     @staticmethod
@@ -157,7 +168,8 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
             raise InvalidArgument(f"{field}: required")
         try:
             return json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
+            # RecursionError: nesting deeper than the parser's stack, e.g. "[[[[…".
             raise InvalidArgument(f"{field}: not valid JSON") from None
 
     # -- RPCs ---------------------------------------------------------------
@@ -214,6 +226,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
                 epoch=request.epoch,
                 patch=patch,
                 require_lease=request.require_lease,
+                expected_fence=request.expected_fence,
             )
             message = await self._after_commit(written)
             return session_pb2.ApplyUpdateResponse(
@@ -290,7 +303,14 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
     ) -> session_pb2.EndSessionResponse:
         async def body(user: str) -> session_pb2.EndSessionResponse:
             change = await self._store.end(user, request.session_id, request.device_id)
-            await self._cache.forget(request.session_id)
+            await self._cache.end(
+                session_pb2.Session(
+                    session_id=change.session_id,
+                    epoch=change.epoch,
+                    version=change.version,
+                    expires_at=events.timestamp(change.committed_at + self._tombstone_ttl),
+                )
+            )
             return session_pb2.EndSessionResponse(change=events.change_message(change))
 
         return await self._call("EndSession", context, body, session_id=request.session_id)

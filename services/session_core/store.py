@@ -37,14 +37,18 @@ _COLUMNS = (
     " s.devices, s.created_at, s.updated_at, s.expires_at"
 )
 
-# Locks the live session row; `dup_*` carry the change an op_id already made.
+# Locks the live session row.
 _LOCK = (
-    f"SELECT {_COLUMNS}, now() AS now, c.version AS dup_version"
-    " FROM sessions s LEFT JOIN changes c"
-    " ON c.session_id = s.session_id AND c.op_id = $3 AND $3 <> ''"
+    f"SELECT {_COLUMNS}, now() AS now FROM sessions s"
     " WHERE s.session_id = $1 AND s.user_id = $2 AND s.expires_at > now()"
-    " FOR UPDATE OF s"
+    " FOR UPDATE"
 )
+
+# The change an op_id already made. A statement of its own, run after the lock:
+# under READ COMMITTED each statement sees what committed before it started, so
+# a retry that waited on the lock sees the first attempt's change (a join in
+# the locking statement would keep its pre-wait snapshot and miss it).
+_BY_OP_ID = "SELECT * FROM changes WHERE session_id = $1 AND op_id = $2"
 
 # The whole write of one change: session row, change log, outbox, wake-up.
 # Data-modifying CTEs always run, referenced or not.
@@ -201,6 +205,10 @@ class Store:
         self, user_id: str, session_id: str, device_id: str, initial_state: dict[str, Any]
     ) -> tuple[Written | None, SessionRecord, bool]:
         """Creates a session or attaches a device: (change or None, session, created)."""
+        try:
+            merge_patch.validate_patch(initial_state, field="initial_state_json")
+        except merge_patch.PatchError as error:
+            raise InvalidArgument(str(error)) from None
         self._check_state_size(initial_state)
         async with self._pool.acquire() as conn, conn.transaction():
             if not session_id:
@@ -226,7 +234,7 @@ class Store:
                     devices=(device_id,),
                 )
                 return written, written.session, True
-            row = await self._lock(conn, user_id, session_id, "")
+            row = await self._lock(conn, user_id, session_id)
             current = _session(row)
             if device_id in current.devices:
                 return None, current, False
@@ -251,6 +259,7 @@ class Store:
         epoch: int,
         patch: Any,
         require_lease: bool,
+        expected_fence: int = 0,
     ) -> Written:
         """Applies a merge patch (see rebase.py for when a stale one is accepted)."""
         if not op_id:
@@ -262,10 +271,11 @@ class Store:
         if merge_patch.json_size(patch) > self._max_patch:
             raise TooLarge(f"patch_json: larger than {self._max_patch} bytes")
         async with self._pool.acquire() as conn, conn.transaction():
-            row = await self._lock(conn, user_id, session_id, op_id)
+            row = await self._lock(conn, user_id, session_id)
             current = _session(row)
-            if row["dup_version"] is not None:
-                return await self._replay(conn, current, row["dup_version"])
+            replay = await self._replay(conn, current, op_id)
+            if replay is not None:
+                return replay
             if epoch != current.epoch:
                 raise Conflict(
                     f"epoch: the session is in epoch {current.epoch}, not {epoch}",
@@ -275,6 +285,10 @@ class Store:
                 )
             if require_lease and current.active_device != device_id:
                 raise LeaseRequired(f"device {device_id!r} does not hold the active-device lease")
+            if require_lease and expected_fence and expected_fence != current.lease_fence:
+                raise LeaseRequired(
+                    f"expected_fence {expected_fence} is stale (lease fence {current.lease_fence})"
+                )
             paths = merge_patch.changed_paths(patch)
             since = await self._since(conn, current, base_version)
             try:
@@ -324,10 +338,13 @@ class Store:
         if not to_device:
             raise InvalidArgument("to_device: required")
         async with self._pool.acquire() as conn, conn.transaction():
-            row = await self._lock(conn, user_id, session_id, op_id)
+            row = await self._lock(conn, user_id, session_id)
             current = _session(row)
-            if row["dup_version"] is not None:
-                return await self._replay(conn, current, row["dup_version"])
+            replay = await self._replay(conn, current, op_id)
+            if replay is not None:
+                return replay
+            if device_id not in current.devices:
+                raise InvalidArgument(f"device_id: {device_id!r} is not attached to the session")
             if to_device not in current.devices:
                 raise InvalidArgument(f"to_device: {to_device!r} is not attached to the session")
             return await self._write(
@@ -344,7 +361,7 @@ class Store:
     async def end(self, user_id: str, session_id: str, device_id: str) -> ChangeRecord:
         """Deletes the session and its log; the `ended` event still goes out."""
         async with self._pool.acquire() as conn, conn.transaction():
-            current = _session(await self._lock(conn, user_id, session_id, ""))
+            current = _session(await self._lock(conn, user_id, session_id))
             change = ChangeRecord(
                 event_id=str(uuid.uuid4()),
                 session_id=current.session_id,
@@ -387,7 +404,7 @@ class Store:
         Devices holding the old epoch then get a snapshot with recovered=false.
         """
         async with self._pool.acquire() as conn, conn.transaction():
-            current = _session(await self._lock(conn, user_id, session_id, ""))
+            current = _session(await self._lock(conn, user_id, session_id))
             await conn.execute(
                 "DELETE FROM changes WHERE session_id = $1", uuid.UUID(current.session_id)
             )
@@ -405,9 +422,9 @@ class Store:
             raise TooLarge(f"state: larger than {self._max_state} bytes")
 
     async def _lock(
-        self, conn: asyncpg.Connection, user_id: str, session_id: str, op_id: str
+        self, conn: asyncpg.Connection, user_id: str, session_id: str
     ) -> asyncpg.Record:
-        row = await conn.fetchrow(_LOCK, _session_uuid(session_id), user_id, op_id)
+        row = await conn.fetchrow(_LOCK, _session_uuid(session_id), user_id)
         if row is None:
             raise NotFound("session not found")
         return row
@@ -434,14 +451,12 @@ class Store:
         ]
 
     async def _replay(
-        self, conn: asyncpg.Connection, current: SessionRecord, version: int
-    ) -> Written:
-        row = await conn.fetchrow(
-            "SELECT * FROM changes WHERE session_id = $1 AND epoch = $2 AND version = $3",
-            uuid.UUID(current.session_id),
-            current.epoch,
-            version,
-        )
+        self, conn: asyncpg.Connection, current: SessionRecord, op_id: str
+    ) -> Written | None:
+        """The original result of an op_id already applied (exactly-once effect)."""
+        row = await conn.fetchrow(_BY_OP_ID, uuid.UUID(current.session_id), op_id)
+        if row is None:
+            return None
         return Written(_change(row, current.user_id), current, replayed=True)
 
     async def _write(
