@@ -44,6 +44,11 @@ APP_SUBPROTOCOL = "syncbridge.v1"
 FATAL_CLOSE_CODES = frozenset({1000, 4401, 4403})
 # Worth retrying later with the same op_id: nothing is known to have happened.
 TRANSIENT_ERRORS = frozenset({"unavailable", "internal", "rate_limited"})
+# An open or resume refused with one of these is tried again on a new connection;
+# any other refusal (session_not_found, unauthorized, forbidden, ...) ends the client.
+TRANSIENT_REFUSALS = TRANSIENT_ERRORS | {"draining"}
+# What _connect_once returns after a transient refusal: WebSocket's "try again later".
+TRY_AGAIN_LATER = 1013
 
 
 def _merge(state: dict[str, Any], patch: Any) -> dict[str, Any]:
@@ -94,6 +99,7 @@ class Stats:
     http_refusals: list[int] = field(default_factory=list)
     snapshots_unrecovered: int = 0
     resends: int = 0
+    transient_refusals: list[str] = field(default_factory=list)
 
 
 class SyncClient:
@@ -324,7 +330,13 @@ class SyncClient:
             self.stats.http_refusals.append(code)
             return code
         except ClientError as refused:
-            # open or resume refused (e.g. session_not_found): retrying cannot help.
+            if refused.code in TRANSIENT_REFUSALS:
+                # open or resume refused for now (core unavailable, rate limited, a
+                # replica draining): nothing is lost, try again after the backoff.
+                log.info("open/resume refused, retrying", extra={"code": refused.code})
+                self.stats.transient_refusals.append(refused.code)
+                return TRY_AGAIN_LATER
+            # open or resume refused for good (session_not_found, auth): retrying cannot help.
             self._fatal = refused
             self._fail_all(refused)
             return 1000

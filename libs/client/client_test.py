@@ -299,3 +299,76 @@ async def test_token_is_refreshed_when_the_server_asks(
     refreshes = [m for m in edge.received if m["type"] == "refresh"]
     assert refreshes and refreshes[0]["token"] == "second"  # noqa: S105
     await client.close(leave=False)
+
+
+@pytest.mark.parametrize("code", ["unavailable", "internal", "rate_limited"])
+async def test_open_refused_for_now_is_retried_on_a_new_connection(
+    edge_factory: Callable[[Script], Awaitable[FakeEdge]], code: str
+) -> None:
+    async def script(ws: ServerConnection, n: int) -> None:
+        await greet(edge, ws)
+        opened = await edge.recv(ws)
+        if n == 0:
+            await ws.send(
+                json.dumps({"type": "error", "code": code, "message": "x", "ref": opened["ref"]})
+            )
+            await ws.wait_closed()
+            return
+        await ws.send(
+            json.dumps(
+                {"type": "snapshot", "ref": opened["ref"], "recovered": True, "session": session(3)}
+            )
+        )
+        await ws.wait_closed()
+
+    edge = await edge_factory(script)
+    client = SyncClient(edge.url, device_id="phone", token="t", backoff=fast())  # noqa: S106
+    opened = await client.open()
+    assert opened["version"] == 3 and client.version == 3
+    assert edge.connections == 2
+    assert client.stats.transient_refusals == [code]
+    await client.close(leave=False)
+
+
+async def test_resume_of_a_missing_session_is_fatal(
+    edge_factory: Callable[[Script], Awaitable[FakeEdge]],
+) -> None:
+    async def script(ws: ServerConnection, n: int) -> None:
+        await greet(edge, ws)
+        request = await edge.recv(ws)
+        if n == 0:
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "snapshot",
+                        "ref": request["ref"],
+                        "recovered": True,
+                        "session": session(1),
+                    }
+                )
+            )
+            ws.transport.abort()
+            return
+        assert request["type"] == "resume"
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "error",
+                    "code": "session_not_found" if n == 2 else "unavailable",
+                    "message": "x",
+                    "ref": request["ref"],
+                }
+            )
+        )
+        await ws.wait_closed()
+
+    edge = await edge_factory(script)
+    client = SyncClient(edge.url, device_id="phone", token="t", backoff=fast())  # noqa: S106
+    await client.open()
+    await asyncio.sleep(0.5)
+    # resume: unavailable (retried), then session_not_found (given up for good)
+    assert edge.connections == 3
+    assert client.stats.transient_refusals == ["unavailable"]
+    with pytest.raises(ClientClosed):
+        await client.update({"x": 1})
+    await client.close(leave=False)

@@ -22,7 +22,7 @@ from sanic.server.protocols.websocket_protocol import WebSocketProtocol
 from libs.auth.headers import APP_SUBPROTOCOL
 from libs.metrics.exposition import render
 from services.ws_edge import http_api, openapi
-from services.ws_edge.codes import ErrorCode
+from services.ws_edge.codes import CloseCode, ErrorCode
 from services.ws_edge.config import EdgeConfig
 from services.ws_edge.connection import Connection
 from services.ws_edge.replica import Replica
@@ -74,7 +74,9 @@ def build_app(replica: Replica) -> Sanic[Any, Any]:
 
     @app.on_request
     async def before_upgrade(request: Request) -> HTTPResponse | None:
-        if request.path != CONNECT_PATH:
+        # Sanic routes /session/connect/ (and //session/connect) to the same handler:
+        # every spelling of the path goes through the checks.
+        if not is_connect_path(request.path):
             return None
         if replica.draining:
             return refusal_response(
@@ -94,7 +96,13 @@ def build_app(replica: Replica) -> Sanic[Any, Any]:
         return None
 
     async def connect(request: Request, ws: Any) -> None:
-        accepted: Accepted = request.ctx.accepted
+        accepted = getattr(request.ctx, "accepted", None)
+        if not isinstance(accepted, Accepted):
+            # Never reached through before_upgrade's checks: refuse, whatever the path.
+            log.error("WebSocket upgrade not authorized", extra={"path": request.path})
+            replica.metrics.errors.labels(code=ErrorCode.UNAUTHORIZED.value).inc()
+            await ws.close(CloseCode.UNAUTHORIZED, "upgrade not authorized")
+            return
         connection = Connection(replica, ws, accepted.claims)
         replica.connections.add(connection)
         try:
@@ -124,6 +132,11 @@ def build_app(replica: Replica) -> Sanic[Any, Any]:
 
     http_api.register(app, replica)
     return app
+
+
+def is_connect_path(path: str) -> bool:
+    """True for /session/connect however many slashes surround or repeat in it."""
+    return "/" + "/".join(part for part in path.split("/") if part) == CONNECT_PATH
 
 
 def _joined_headers(request: Request) -> dict[str, str]:

@@ -51,6 +51,12 @@ def error_code_for(core_code: str) -> ErrorCode:
     return _CORE_CODES.get(core_code, ErrorCode.INTERNAL)
 
 
+def replay_limit(outbound_queue: int) -> int:
+    """How many changes one ChangesSince may replay: half the outbound queue, so a
+    replay (plus the frames around it) never overflows it; more missing is a snapshot."""
+    return max(1, outbound_queue // 2)
+
+
 class Connection:
     """A device connected to this replica."""
 
@@ -273,11 +279,14 @@ class Connection:
     def _new_delivery(self, session_id: str) -> Delivery:
         core = self._replica.core
         user = self.user_id
+        limit = replay_limit(self._config.outbound_queue)
         delivery = Delivery(
             session_id,
             emit_change=self._emit_change,
             emit_snapshot=self._emit_backfill_snapshot,
-            fetch_since=lambda epoch, version: core.changes_since(user, session_id, epoch, version),
+            fetch_since=lambda epoch, version: core.changes_since(
+                user, session_id, epoch, version, limit
+            ),
             fetch_snapshot=lambda: core.get_session(user, session_id),
             on_failure=self._delivery_failed,
             on_duplicate=self._metrics.duplicates.inc,
@@ -321,7 +330,11 @@ class Connection:
         delivery = self._new_delivery(message.session_id)
         try:
             answer = await self._replica.core.changes_since(
-                self.user_id, message.session_id, message.epoch, message.version
+                self.user_id,
+                message.session_id,
+                message.epoch,
+                message.version,
+                replay_limit(self._config.outbound_queue),
             )
         except CoreError:
             self._detach_session(presence_leave=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -79,6 +80,7 @@ class CoreClient:
         metrics: RpcMetrics,
         max_message_bytes: int = 8 * 1024 * 1024,
         sleep: Callable[[float], Any] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._channel = grpc.aio.insecure_channel(
             target, options=channel_options(max_message_bytes)
@@ -89,6 +91,7 @@ class CoreClient:
         self._attempts = attempts
         self._metrics = metrics
         self._sleep = sleep
+        self._clock = clock
 
     async def close(self) -> None:
         await self._channel.close()
@@ -100,18 +103,24 @@ class CoreClient:
         metadata: tuple[tuple[str, str], ...] = ((USER_METADATA, user),)
         if request_id:
             metadata += (("x-request-id", request_id),)
+        # One deadline for the whole call: attempts and backoffs all come out of it.
+        budget = retry.Budget(self._deadline, self._clock)
         attempt = 0
         while True:
             attempt += 1
             with self._metrics.time(method) as timing:
                 try:
-                    return await rpc(request, metadata=metadata, timeout=self._deadline)
+                    return await rpc(request, metadata=metadata, timeout=budget.remaining())
                 except grpc.aio.AioRpcError as error:
                     timing.code = error.code().name
                     failure = _error_from(error)
-            if not retry.should_retry(key or method, failure.status, attempt, self._attempts):
+            delay = retry.backoff_seconds(attempt)
+            if not (
+                retry.should_retry(key or method, failure.status, attempt, self._attempts)
+                and budget.allows(delay)
+            ):
                 raise failure
-            await self._sleep(retry.backoff_seconds(attempt))
+            await self._sleep(delay)
 
     async def healthy(self, probe_seconds: float = 0.5) -> bool:
         """True when core reports SERVING for SessionService."""
@@ -183,10 +192,11 @@ class CoreClient:
         return response
 
     async def changes_since(
-        self, user: str, session_id: str, epoch: int, version: int
+        self, user: str, session_id: str, epoch: int, version: int, limit: int = 0
     ) -> session_pb2.ChangesSinceResponse:
+        """At most `limit` changes (0: core's default); when more are missing, a snapshot."""
         request = session_pb2.ChangesSinceRequest(
-            session_id=session_id, epoch=epoch, version=version
+            session_id=session_id, epoch=epoch, version=version, limit=limit
         )
         response: session_pb2.ChangesSinceResponse = await self._call("ChangesSince", request, user)
         return response

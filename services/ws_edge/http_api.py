@@ -191,7 +191,8 @@ def register(app: Sanic[Any, Any], replica: Replica) -> None:
         )
 
     async def delete_session(request: Request, user: str, session_id: str) -> HTTPResponse:
-        fields = Fields(dict(request.args.items()), None)
+        # request.args maps each name to a list of values: take the first of each.
+        fields = Fields({name: request.args.get(name) for name in request.args}, None)
         answer = await core.end_session(
             user,
             session_id=session_id,

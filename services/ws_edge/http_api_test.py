@@ -63,8 +63,13 @@ async def test_crud_round_trip_and_devices_see_api_writes(stack: Stack) -> None:
     )
     assert status == 200 and again["replayed"] is True and again["version"] == updated["version"]
 
+    # Core refuses a handoff from a device not attached to the session (09842c1).
     status, moved = await http(
-        address, "POST", f"/v1/sessions/{sid}/handoff", {"to_device": "phone"}, auth(stack)
+        address,
+        "POST",
+        f"/v1/sessions/{sid}/handoff",
+        {"to_device": "phone"},
+        {**auth(stack), "X-Device-Id": "backend"},
     )
     assert status == 200 and moved["active_device"] == "phone"
     assert (await expect(device, "handoff"))["version"] == moved["version"]
@@ -109,3 +114,23 @@ async def test_errors_have_codes_and_statuses(stack: Stack) -> None:
     assert status == 200 and "/v1/sessions/{session_id}/handoff" in body["paths"]
     status, text = await http(address, "POST", "/v1/sessions", None, auth(stack))
     assert status == 201, text
+
+
+async def test_delete_takes_device_id_and_op_id_from_the_query(stack: Stack) -> None:
+    address = stack.http()
+    _, created = await http(address, "POST", "/v1/sessions", {"initial_state": {}}, auth(stack))
+    sid = created["session"]["session_id"]
+    device = await raw(stack)
+    await hello(device, "phone")
+    await send(device, {"type": "open", "session_id": sid, "ref": "o"})
+    await expect(device, "snapshot")
+    # The query's op_id is read and checked like a body's (core keeps no op_id for ends).
+    too_long = f"/v1/sessions/{sid}?device_id=tablet&op_id={'x' * 200}"
+    status, body = await http(address, "DELETE", too_long, headers=auth(stack))
+    assert status == 400 and body["error"]["details"] == {"field": "op_id"}, body
+    path = f"/v1/sessions/{sid}?device_id=tablet&op_id=end-1"
+    status, ended = await http(address, "DELETE", path, headers=auth(stack))
+    assert status == 200 and ended["ended"] is True, ended
+    change = await expect(device, "change")
+    assert (change["kind"], change["device_id"]) == ("ended", "tablet")
+    await device.close()

@@ -6,12 +6,15 @@ reports (setting online/offline again is the same state). OpenSession that
 creates a session (no session_id) is not: a retry could create a second one.
 Only outcomes where nothing is known to have happened are retried:
 UNAVAILABLE, and DEADLINE_EXCEEDED of one attempt while the overall budget
-has time left.
+has time left. A call has one deadline in total (`Budget`): each attempt gets
+what is left of it, and no attempt starts that the backoff would leave
+(nearly) no time for.
 """
 
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable
 
 IDEMPOTENT = frozenset(
@@ -28,6 +31,8 @@ IDEMPOTENT = frozenset(
     }
 )
 RETRYABLE_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED"})
+# An attempt with less time than this left is not worth starting.
+MIN_ATTEMPT_SECONDS = 0.01
 
 
 def method_key(method: str, *, attach: bool = False) -> str:
@@ -49,3 +54,19 @@ def backoff_seconds(
 ) -> float:
     """Full-jitter exponential backoff before attempt `attempt + 1`: uniform in [0, base*2^n]."""
     return rand() * min(cap, base * 2.0 ** (attempt - 1))
+
+
+class Budget:
+    """One call's overall deadline, shared by all of its attempts and the waits between."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._ends = clock() + seconds
+
+    def remaining(self) -> float:
+        """Seconds left: the timeout of the next attempt."""
+        return max(0.0, self._ends - self._clock())
+
+    def allows(self, delay: float) -> bool:
+        """True if, after waiting `delay`, another attempt still has time to run."""
+        return self.remaining() - delay >= MIN_ATTEMPT_SECONDS

@@ -38,6 +38,7 @@ SHELLS_AND_PACKAGE_MANAGERS = {
     "pip3.11",
     "perl",
 }
+SHELLS = {"ash", "bash", "busybox", "csh", "dash", "ksh", "mksh", "sh", "tcsh", "zsh"}
 CREDENTIAL_FILES = {
     ".netrc",
     ".pypirc",
@@ -117,11 +118,47 @@ def test_distroless(image: Image) -> None:
     assert not programs & SHELLS_AND_PACKAGE_MANAGERS
     assert "var/lib/dpkg/status" not in entries
     assert not [n for n in entries if n.startswith(("etc/apt", "var/lib/apt", "var/cache/apt"))]
+    # Login-shell setup and the scripts of a system with a shell.
+    for path in (
+        "etc/profile.d",
+        "etc/skel",
+        "etc/update-motd.d",
+        "usr/sbin/update-ca-certificates",
+    ):
+        assert path not in entries, path
     assert entries["usr/bin/python3.11"].isfile()
     passwd = entries["etc/passwd"]
     assert passwd.isfile()
     home = entries["home/nonroot"]
     assert (home.uid, home.gid) == (65532, 65532)
+
+
+def shell_interpreter(head: bytes) -> str | None:
+    """The shell a `#!` line names (`#!/bin/sh -e`, `#! /usr/bin/env bash`), if any."""
+    if not head.startswith(b"#!"):
+        return None
+    words = head[2:].split(b"\n", 1)[0].decode(errors="replace").split()
+    if words and Path(words[0]).name == "env":
+        words = [w for w in words[1:] if not w.startswith("-")]
+    if words and Path(words[0]).name in SHELLS:
+        return words[0]
+    return None
+
+
+@pytest.mark.parametrize("image", IMAGES, ids=lambda i: i.name)
+def test_no_shell_scripts(image: Image) -> None:
+    """Without a shell, a shell script is dead weight (and a hint to install one)."""
+    scripts = []
+    for index, tar in image.layers():
+        for member in tar.getmembers():
+            if not member.isfile():
+                continue
+            extracted = tar.extractfile(member)
+            assert extracted is not None
+            shell = shell_interpreter(extracted.read(256))
+            if shell is not None:
+                scripts.append(f"layer {index}: {member.name} runs {shell}")
+    assert scripts == []
 
 
 @pytest.mark.parametrize("image", IMAGES, ids=lambda i: i.name)

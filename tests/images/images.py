@@ -252,4 +252,7 @@ def core_env(
         "SYNCBRIDGE_CORE_GRPC_PORT": str(port),
         "SYNCBRIDGE_CORE_METRICS_PORT": str(free_port()),
         "SYNCBRIDGE_CORE_GRACE_SECONDS": str(grace_seconds),
+        # Each test's database is new and no migrate job runs here; the image's
+        # own default (false) leaves the schema to that job when deployed.
+        "SYNCBRIDGE_CORE_MIGRATE_ON_START": "true",
     }

@@ -62,6 +62,14 @@ def deb_lock(name, config, lock, packages):
         deps = ["//tools/bazel/deb:lock_lib"],
     )
 
+# What deb_layer leaves out by default: documentation, never read in an image.
+DEFAULT_DROP = [
+    "usr/share/doc",
+    "usr/share/info",
+    "usr/share/lintian",
+    "usr/share/man",
+]
+
 # Bookworm's merged /usr: the layer tool moves /bin, /lib... content below /usr.
 _USRMERGE_LINKS = {
     "bin": "usr/bin",
@@ -101,12 +109,7 @@ deb_layer = rule(
         "ca_source_dir": attr.string(default = "usr/share/ca-certificates"),
         "drop": attr.string_list(
             doc = "Paths (after the /usr merge) left out, with everything below them.",
-            default = [
-                "usr/share/doc",
-                "usr/share/info",
-                "usr/share/lintian",
-                "usr/share/man",
-            ],
+            default = DEFAULT_DROP,
         ),
         "keep": attr.string_list(
             doc = "Glob patterns kept even below a dropped path (licences).",
