@@ -143,23 +143,66 @@ async def test_stale_overlapping_update_conflicts_with_current_version(stub: Any
 
 async def test_another_users_session_is_not_found(stub: Any) -> None:
     session = await open_session(stub, "alice")
+    sid = session.session_id
+    mallory = as_user("mallory")
     for call in (
-        stub.GetSession(
-            session_pb2.GetSessionRequest(session_id=session.session_id),
-            metadata=as_user("mallory"),
-        ),
+        stub.GetSession(session_pb2.GetSessionRequest(session_id=sid), metadata=mallory),
         update(stub, "mallory", session, {"x": 1}),
         stub.OpenSession(
-            session_pb2.OpenSessionRequest(session_id=session.session_id, device_id="evil"),
-            metadata=as_user("mallory"),
+            session_pb2.OpenSessionRequest(session_id=sid, device_id="evil"), metadata=mallory
+        ),
+        stub.Handoff(
+            session_pb2.HandoffRequest(
+                session_id=sid, device_id="phone", to_device="phone", op_id="h"
+            ),
+            metadata=mallory,
+        ),
+        stub.ChangesSince(
+            session_pb2.ChangesSinceRequest(session_id=sid, epoch=1, version=0), metadata=mallory
+        ),
+        stub.EndSession(session_pb2.EndSessionRequest(session_id=sid), metadata=mallory),
+        stub.GetPresence(session_pb2.GetPresenceRequest(session_id=sid), metadata=mallory),
+        stub.UpdatePresence(
+            session_pb2.UpdatePresenceRequest(
+                session_id=sid, device_id="phone", action=session_pb2.PRESENCE_ACTION_JOIN
+            ),
+            metadata=mallory,
         ),
     ):
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await call
         assert refused.value.code() == grpc.StatusCode.NOT_FOUND
         assert error_code(refused.value) == "session_not_found"
-    listed = await stub.ListSessions(session_pb2.ListSessionsRequest(), metadata=as_user("mallory"))
+    listed = await stub.ListSessions(session_pb2.ListSessionsRequest(), metadata=mallory)
     assert list(listed.sessions) == []
+    # Alice's session is untouched by all of that.
+    got = await stub.GetSession(
+        session_pb2.GetSessionRequest(session_id=sid), metadata=as_user("alice")
+    )
+    assert got.version == 1
+
+
+async def test_list_sessions_pages_newest_first(stub: Any) -> None:
+    opened = [(await open_session(stub, "alice")).session_id for _ in range(5)]
+    seen: list[str] = []
+    token = ""
+    while True:
+        page = await stub.ListSessions(
+            session_pb2.ListSessionsRequest(page_size=2, page_token=token),
+            metadata=as_user("alice"),
+        )
+        assert len(page.sessions) <= 2
+        seen += [s.session_id for s in page.sessions]
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == list(reversed(opened))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.ListSessions(
+            session_pb2.ListSessionsRequest(page_token="garbage"),  # noqa: S106 - not a secret
+            metadata=as_user("alice"),
+        )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 async def test_missing_user_metadata_is_unauthenticated(stub: Any) -> None:
