@@ -7,6 +7,7 @@ the process owns its signal handling); `Running.shutdown()` drains it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import uuid
@@ -155,10 +156,12 @@ class Running:
 
     async def shutdown(self) -> None:
         """Drain (1001 to every device), stop accepting, close bus and core channels."""
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + self.replica.config.grace_seconds
         await self.replica.drain()
         self.server.close()  # type: ignore[no-untyped-call]
         await self.server.wait_closed()  # type: ignore[no-untyped-call]
-        await self.replica.close()
+        await self.replica.close(within=max(0.1, min(5.0, ends - loop.time() - 0.2)))
         Sanic.unregister_app(self.app)
 
 

@@ -118,37 +118,73 @@ class Connection:
             self._replica.hub.remove(self)
             self._replica.background(self._replica.fanout.unsubscribe(self.user_id))
 
-    async def close(self, code: CloseCode, reason: str, *, flush_timeout: float = 1.0) -> None:
+    async def close(
+        self,
+        code: CloseCode,
+        reason: str,
+        *,
+        flush_timeout: float = 1.0,
+        close_timeout: float | None = None,
+    ) -> None:
         """Flushes queued frames (briefly), sends `code` and ends the connection."""
         if self.close_code is not None:
             return
         self.close_code = code
         self._metrics.closes.labels(code=str(int(code))).inc()
+        if close_timeout is None:
+            close_timeout = self._config.send_timeout_seconds
         await self._outbound.flush(flush_timeout)
         self._outbound.stop()
         try:
-            await asyncio.wait_for(self._ws.close(code, reason), self._config.send_timeout_seconds)
+            await asyncio.wait_for(self._ws.close(code, reason), close_timeout)
         except Exception:
-            self._abort(code, reason)
+            self._abort(code, reason, linger=close_timeout)
         self._done.set()
 
-    async def going_away(self) -> None:
-        """Drain: let the message being handled finish (its ack goes out), then close 1001."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self._config.core_deadline_seconds * 2):
-                await self._handling.acquire()
-        await self.close(CloseCode.GOING_AWAY, "server draining")
+    async def going_away(self, deadline: float | None = None) -> None:
+        """Drain: let the message being handled finish (its ack goes out), then close 1001.
 
-    def _abort(self, code: int, reason: str) -> None:
+        `deadline` (loop time) bounds the whole of it: waiting for the handler, the
+        flush and the close handshake share what is left; `hard_close` is the fallback.
+        """
+        loop = asyncio.get_running_loop()
+        budget = float("inf") if deadline is None else max(0.0, deadline - loop.time())
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(min(self._config.core_deadline_seconds * 2, budget)):
+                await self._handling.acquire()
+        left = float("inf") if deadline is None else max(0.0, deadline - loop.time())
+        await self.close(
+            CloseCode.GOING_AWAY,
+            "server draining",
+            flush_timeout=min(1.0, left / 2),
+            close_timeout=min(self._config.send_timeout_seconds, left),
+        )
+
+    @property
+    def closed(self) -> bool:
+        """The connection has ended (its cleanup may still run)."""
+        return self._done.is_set()
+
+    def hard_close(self, code: CloseCode, reason: str, *, linger: float) -> None:
+        """Ends the connection now, whatever it is doing: the close frame is written
+        without waiting (behind anything unread) and the socket dropped after `linger`."""
+        if self.close_code is None:
+            self.close_code = code
+            self._metrics.closes.labels(code=str(int(code))).inc()
+        self._outbound.stop()
+        self._abort(code, reason, linger=linger)
+
+    def _abort(self, code: int, reason: str, *, linger: float | None = None) -> None:
         """Queues the close frame without waiting and drops the socket after a linger."""
         with contextlib.suppress(Exception):
             self._ws.fail_connection(code, reason)
         transport = getattr(getattr(self._ws, "io_proto", None), "transport", None)
         if transport is not None:
             # The close frame sits behind whatever the peer did not read: give it the
-            # send timeout to get out, then free the buffers.
+            # send timeout (or `linger`) to get out, then free the buffers.
             asyncio.get_running_loop().call_later(
-                self._config.send_timeout_seconds, transport.abort
+                self._config.send_timeout_seconds if linger is None else linger,
+                transport.abort,
             )
         self._done.set()
 
@@ -454,6 +490,21 @@ class Connection:
         while True:
             await asyncio.sleep(self._config.presence_interval_seconds)
             await self._report_presence(session_pb2.PRESENCE_ACTION_HEARTBEAT)
+            await self._check_position()
+
+    async def _check_position(self) -> None:
+        """A lost event (queue overflow, dropped message) with no later change after it
+        leaves no hole to notice: ask core where the session is, backfill if behind."""
+        delivery, session_id = self._delivery, self._session_id
+        if delivery is None or session_id is None or delivery.syncing:
+            return
+        try:
+            current = await self._replica.core.get_session(self.user_id, session_id)
+        except CoreError as error:
+            log.info("position not checked", extra={"error": repr(error)})
+            return
+        if delivery is self._delivery and delivery.check(current.epoch, current.version):
+            self._metrics.backfills.labels(reason="position_check").inc()
 
     async def _report_presence(
         self, action: session_pb2.PresenceAction, session_id: str | None = None

@@ -97,6 +97,18 @@ class Delivery:
         if self._seq is not None and self._task is None and not self._closed:
             self._begin_backfill()
 
+    def check(self, epoch: int, version: int) -> bool:
+        """Core says the session is at (epoch, version): if this stream is behind and no
+        backfill runs, fetch what it missed (events lost with no later change to reveal
+        the hole). True if a backfill was started."""
+        position = self.position
+        if position is None or self._task is not None or self._closed:
+            return False
+        if (epoch, version) <= position:
+            return False
+        self._begin_backfill()
+        return True
+
     def close(self) -> None:
         self._closed = True
         self._stash.clear()

@@ -131,6 +131,40 @@ async def _test_devices_on_two_replicas_see_every_update_in_order(stack: Stack) 
     await laptop.close()
 
 
+async def test_lost_event_without_later_change_is_caught_up(make: Make) -> None:
+    async with make(presence_interval_seconds=0.3) as stack:
+        await _test_lost_event_without_later_change_is_caught_up(stack)
+
+
+async def _test_lost_event_without_later_change_is_caught_up(stack: Stack) -> None:
+    ws, session = await opened(stack)
+    bus = stack.edges[0].replica.fanout
+    deliver = bus._on_change
+    lost: list[int] = []
+
+    def drop_once(change: Any) -> object:
+        # The event never reaches the device (as if dropped from the replica's queue),
+        # and no later change of the session will reveal the hole.
+        bus._on_change = deliver
+        lost.append(change.version)
+        return None
+
+    bus._on_change = drop_once
+    update = {"op_id": new_op(), "base_version": session["version"], "patch": {"page": 2}}
+    await send(ws, {"type": "update", "epoch": session["epoch"], "ref": "u", **update})
+    ack = await expect(ws, "ack")
+    await wait_until(lambda: _true(lost), 5)
+    assert lost == [ack["version"]]
+    # No further writes: the periodic position check finds the device behind.
+    change = await expect(ws, "change", within=3.0)
+    assert change["version"] == ack["version"]
+    await ws.close()
+
+
+async def _true(items: list[Any]) -> bool:
+    return bool(items)
+
+
 async def test_resume_replays_what_was_missed_or_sends_a_snapshot(stack: Stack) -> None:
     ws, session = await opened(stack)
     sid = session["session_id"]
@@ -686,3 +720,49 @@ async def test_drain_closes_1001_and_refuses_new_upgrades(stack: Stack) -> None:
         codes.append(closed.value.rcvd.code if closed.value.rcvd else 1006)
     await draining
     assert codes == [1001] * 6
+
+
+async def test_drain_with_stalled_readers_ends_within_the_grace(make: Make) -> None:
+    async with make(edges=2, outbound_queue=2000, drain_batches=10) as stack:
+        await _test_drain_with_stalled_readers_ends_within_the_grace(stack)
+
+
+async def _test_drain_with_stalled_readers_ends_within_the_grace(stack: Stack) -> None:
+    edge = stack.edges[0]
+    writer = SyncClient(stack.url(1), device_id="writer", token=stack.token())
+    session = await writer.open()
+    stalled = [await stalled_device(stack, session["session_id"]) for _ in range(2)]
+    clients = [await raw(stack, f"user{n}") for n in range(6)]
+    for n, ws in enumerate(clients):
+        await hello(ws, f"d{n}")
+
+    def stuck() -> int:
+        return sum(
+            1
+            for conn in edge.replica.connections
+            if conn.user_id == "alice" and (conn._outbound.pending or conn._outbound._busy)
+        )
+
+    blob = "x" * 50_000
+    for n in range(400):
+        await writer.update({"blob": f"{n}{blob}"})
+        if stuck() == 2 and n >= 20:
+            break
+    else:
+        raise AssertionError("the stalled devices never stopped taking frames")
+    assert await metric(stack.http(), "syncbridge_edge_slow_consumer_disconnects_total") == 0
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    shutdown = asyncio.create_task(edge.shutdown())
+    codes = []
+    for ws in clients:
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+        codes.append(closed.value.rcvd.code if closed.value.rcvd else 1006)
+    await asyncio.wait_for(shutdown, 10)
+    took = loop.time() - started
+    assert codes == [1001] * 6
+    assert took <= edge.replica.config.grace_seconds, took
+    for sock in stalled:
+        sock.close()
+    await writer.close()

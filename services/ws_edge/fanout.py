@@ -16,9 +16,10 @@ serving the user tells its devices.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aio_pika
@@ -46,6 +47,7 @@ class Fanout:
         on_change: Callable[[session_pb2.Change], object],
         on_presence: Callable[[str, str, list[dict[str, Any]]], None],
         on_reconnect: Callable[[], None],
+        on_lost: Callable[[str | None], None] | None = None,
         prefetch: int = 512,
     ) -> None:
         self._url = amqp_url
@@ -54,9 +56,10 @@ class Fanout:
         self._on_change = on_change
         self._on_presence = on_presence
         self._on_reconnect = on_reconnect
+        self._on_lost = on_lost or (lambda _user: on_reconnect())
         self._prefetch = prefetch
         self._counts = BindingCounts()
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, list[Any]] = {}  # user -> [lock, holders and waiters]
         self._connection: Any = None
         self._exchange: Any = None
         self._queue: Any = None
@@ -91,15 +94,28 @@ class Fanout:
         log.warning("RabbitMQ reconnected: backfilling every open session")
         self._on_reconnect()
 
-    def _lock(self, user: str) -> asyncio.Lock:
-        lock = self._locks.get(user)
-        if lock is None:
-            lock = self._locks[user] = asyncio.Lock()
-        return lock
+    @contextlib.asynccontextmanager
+    async def _locked(self, user: str) -> AsyncIterator[None]:
+        """The per-user lock, dropped only once nobody holds it or waits for it.
+
+        Dropping it while a waiter is queued would let a later `subscribe` make a
+        fresh lock and return before the waiter's bind exists.
+        """
+        entry = self._locks.get(user)
+        if entry is None:
+            entry = self._locks[user] = [asyncio.Lock(), 0]
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0 and self._counts.count(user) == 0:
+                self._locks.pop(user, None)
 
     async def subscribe(self, user: str) -> None:
         """A device of `user` connected here; returns once events for `user` arrive."""
-        async with self._lock(user):
+        async with self._locked(user):
             if self._counts.acquire(user) is Action.BIND:
                 try:
                     await self._queue.bind(self._exchange, routing_key=events.routing_key(user))
@@ -109,15 +125,12 @@ class Fanout:
 
     async def unsubscribe(self, user: str) -> None:
         """A device of `user` left; the last one's leaving unbinds."""
-        lock = self._lock(user)
-        async with lock:
+        async with self._locked(user):
             if self._counts.release(user) is Action.UNBIND:
                 try:
                     await self._queue.unbind(self._exchange, routing_key=events.routing_key(user))
                 except Exception as error:  # a broken channel unbinds by itself on restore
                     log.warning("unbind failed", extra={"error": repr(error)})
-        if self._counts.count(user) == 0 and not lock.locked():
-            self._locks.pop(user, None)
 
     def bound_users(self) -> list[str]:
         return self._counts.users()
@@ -140,6 +153,20 @@ class Fanout:
             else:
                 self._on_change(events.decode(message.body))
         except Exception:
-            # A poison message must not stall the queue; core's log still has the change.
+            # A poison message must not stall the queue; core's log still has the change,
+            # and the devices it was for check with core now rather than at their next one.
             log.exception("undeliverable event dropped", extra={"type": message.type})
+            if message.type != PRESENCE_TYPE:
+                self._on_lost(user_of(message.routing_key or ""))
         await message.ack()
+
+
+def user_of(key: str) -> str | None:
+    """The user a routing key names (events.routing_key's inverse); None if it names none."""
+    prefix, _, encoded = key.partition(".")
+    if prefix != "user":
+        return None
+    try:
+        return bytes.fromhex(encoded).decode()
+    except ValueError:
+        return None

@@ -92,3 +92,13 @@ class Hub:
         for watchers in list(self._by_session.values()):
             for delivery in list(watchers.values()):
                 delivery.resync()
+
+    def resync_user(self, user: str | None) -> None:
+        """An event for `user` (None: unknown) was lost here: their deliveries check core."""
+        if user is None:
+            self.resync_all()
+            return
+        for watchers in list(self._by_session.values()):
+            for member, delivery in list(watchers.items()):
+                if member.user_id == user:
+                    delivery.resync()

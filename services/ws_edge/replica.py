@@ -73,6 +73,7 @@ class Replica:
             on_change=self.hub.dispatch_change,
             on_presence=self.hub.dispatch_presence,
             on_reconnect=self.hub.resync_all,
+            on_lost=self.hub.resync_user,
         )
         self.health = HealthState()
         self.health.add_check("core", self.core.healthy)
@@ -96,28 +97,48 @@ class Replica:
         if not task.cancelled() and task.exception() is not None:
             log.warning("background task failed", extra={"error": repr(task.exception())})
 
-    async def drain(self) -> None:
-        """Readiness fails, then connections close with 1001 in jittered batches."""
+    async def drain(self, within: float | None = None) -> None:
+        """Readiness fails, then connections close with 1001 in jittered batches.
+
+        Returns within `within` seconds (default: the grace period, less a margin for
+        what shutdown does after): each batch runs as its own task at its slot, each
+        close gets what is left of the budget, and whoever is still open near its end
+        (a stalled reader, a handler stuck on core) is closed with 1001 at once.
+        """
         self.health.mark_draining()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        grace = self.config.grace_seconds if within is None else within
+        margin = min(1.0, grace / 5)
+        deadline = started + max(0.0, grace - 2 * margin)
         connections = list(self.connections)
         log.info("draining", extra={"connections": len(connections)})
         plan = plan_batches(
             connections,
             batches=self.config.drain_batches,
-            spread=self.config.drain_spread_seconds,
+            spread=min(self.config.drain_spread_seconds, max(0.0, grace - 3 * margin)),
         )
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        for batch in plan:
-            await asyncio.sleep(max(0.0, started + batch.delay - loop.time()))
+
+        async def close_batch(delay: float, batch: tuple[Connection, ...]) -> None:
+            await asyncio.sleep(max(0.0, started + delay - loop.time()))
             await asyncio.gather(
-                *(conn.going_away() for conn in batch.items), return_exceptions=True
+                *(conn.going_away(deadline) for conn in batch), return_exceptions=True
             )
+
+        tasks = [asyncio.create_task(close_batch(batch.delay, batch.items)) for batch in plan]
+        if tasks:
+            await asyncio.wait(tasks, timeout=max(0.0, deadline - loop.time()))
         # Anything that slipped in during the drain (the upgrade was already past the check).
-        await asyncio.gather(
-            *(conn.close(CloseCode.GOING_AWAY, "server draining") for conn in self.connections),
-            return_exceptions=True,
-        )
+        late = [conn for conn in self.connections if conn.close_code is None]
+        if late:
+            tasks += [asyncio.create_task(conn.going_away(deadline)) for conn in late]
+            await asyncio.wait(tasks, timeout=max(0.0, deadline - loop.time()))
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for conn in list(self.connections):
+            if not conn.closed:
+                conn.hard_close(CloseCode.GOING_AWAY, "server draining", linger=margin / 2)
 
     async def close(self, within: float = 5.0) -> None:
         """After the drain: background work (presence LEAVEs, unbinds), then bus and core."""
