@@ -41,7 +41,7 @@ ChangeCallback = Callable[[dict[str, Any]], None]
 
 APP_SUBPROTOCOL = "syncbridge.v1"
 # The server said: do not come back on your own (left, forbidden, unauthorized).
-FATAL_CLOSE_CODES = frozenset({1000, 4401, 4403})
+FATAL_CLOSE_CODES = frozenset({1000, 4010, 4401, 4403})
 # Worth retrying later with the same op_id: nothing is known to have happened.
 TRANSIENT_ERRORS = frozenset({"unavailable", "internal", "rate_limited"})
 # An open or resume refused with one of these is tried again on a new connection;

@@ -45,6 +45,34 @@ return 1
 """
 
 
+# A user's online devices (sorted set: member device_id, score its expiry in
+# epoch seconds): prune the expired, then JOIN admits a device already there or
+# a new one below the cap, HEARTBEAT refreshes (re-adds), LEAVE removes.
+# ARGV: now, expiry, device, action (join|heartbeat|leave), max devices (0: no
+# cap), key TTL (ms). Returns {allowed (1|0), devices online}.
+_CLAIM_DEVICE = """
+local now, expiry, device, action = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local cap = tonumber(ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if action == 'leave' then
+  redis.call('ZREM', KEYS[1], device)
+  return {1, redis.call('ZCARD', KEYS[1])}
+end
+if action == 'join' and cap > 0 and not redis.call('ZSCORE', KEYS[1], device)
+    and redis.call('ZCARD', KEYS[1]) >= cap then
+  return {0, redis.call('ZCARD', KEYS[1])}
+end
+redis.call('ZADD', KEYS[1], expiry, device)
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return {1, redis.call('ZCARD', KEYS[1])}
+"""
+
+
+def user_key(user: str, part: str) -> str:
+    """A per-user key; the hash tag is the user's hex (any user id is a safe tag)."""
+    return f"sb:u:{{{user.encode().hex()}}}:{part}"
+
+
 def key(session_id: str, part: str) -> str:
     return f"sb:{{{session_id}}}:{part}"
 
@@ -71,6 +99,7 @@ class Cache:
         self._presence = presence_seconds
         self._on_result = on_result
         self._set_if_newer = client.register_script(_SET_IF_NEWER)
+        self._claim_device = client.register_script(_CLAIM_DEVICE)
         self._dirty: set[str] = set()
 
     async def _safe(self, op: str, call: Awaitable[T]) -> T | None:
@@ -243,3 +272,29 @@ class Cache:
             return None
         pairs: list[tuple[bytes, float]] = items  # type: ignore[assignment]
         return {member.decode(): float(score) for member, score in pairs}
+
+    # -- per-user device cap ----------------------------------------------
+
+    async def claim_device(
+        self, user: str, device_id: str, action: str, max_devices: int
+    ) -> tuple[bool, int] | None:
+        """(allowed, devices online) for a join/heartbeat/leave; None when Redis fails."""
+        now = time.time()
+        result = await self._safe(
+            "claim_device",
+            self._claim_device(
+                keys=[user_key(user, "devices")],
+                args=[
+                    repr(now),
+                    repr(now + self._presence),
+                    device_id,
+                    action,
+                    max_devices,
+                    int(self._presence * 2000),
+                ],
+            ),
+        )
+        if result is None:
+            return None
+        allowed, online = result  # type: ignore[misc]
+        return bool(int(allowed)), int(online)

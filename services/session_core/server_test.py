@@ -554,3 +554,72 @@ async def test_presence_join_leave_and_expiry(pg_dsn: str, redis_url: str, amqp_
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await presence("stranger", session_pb2.PRESENCE_ACTION_JOIN)
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+# -- per-user device cap (ClaimDevice) -----------------------------------------
+
+
+async def claim(
+    stub: Any,
+    user: str,
+    device: str,
+    action: int = session_pb2.PRESENCE_ACTION_JOIN,
+    *,
+    edge: str = "edge-1",
+    cap: int = 2,
+) -> int:
+    response = await stub.ClaimDevice(
+        session_pb2.ClaimDeviceRequest(
+            device_id=device, edge_id=edge, action=action, max_devices=cap
+        ),
+        metadata=as_user(user),
+    )
+    return int(response.devices_online)
+
+
+async def test_claim_device_caps_a_users_devices_across_edges(stub: Any) -> None:
+    assert await claim(stub, "alice", "a", edge="edge-1") == 1
+    assert await claim(stub, "alice", "b", edge="edge-2") == 2
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await claim(stub, "alice", "c", edge="edge-1")
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert error_code(refused.value) == "device_cap"
+    # The same device reconnecting (on any edge) is no new device.
+    assert await claim(stub, "alice", "a", edge="edge-2") == 2
+    # Another user has a cap of their own.
+    assert await claim(stub, "bob", "c") == 1
+    assert await claim(stub, "alice", "a", session_pb2.PRESENCE_ACTION_HEARTBEAT) == 2
+    assert await claim(stub, "alice", "b", session_pb2.PRESENCE_ACTION_LEAVE) == 1
+    assert await claim(stub, "alice", "c") == 2
+    for bad in (
+        session_pb2.ClaimDeviceRequest(action=session_pb2.PRESENCE_ACTION_JOIN),
+        session_pb2.ClaimDeviceRequest(device_id="d"),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as invalid:
+            await stub.ClaimDevice(bad, metadata=as_user("alice"))
+        assert error_code(invalid.value) == "invalid_argument"
+    with pytest.raises(grpc.aio.AioRpcError) as anonymous:
+        await stub.ClaimDevice(
+            session_pb2.ClaimDeviceRequest(device_id="a", action=session_pb2.PRESENCE_ACTION_JOIN)
+        )
+    assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_claimed_devices_expire_without_heartbeats(
+    pg_dsn: str, redis_url: str, amqp_url: str
+) -> None:
+    config = core_config(pg_dsn, redis_url, amqp_url, presence_ttl_seconds=1.0)
+    async with running_core(config) as running, stub_for(running.port) as client:
+        await claim(client, "alice", "a")
+        await claim(client, "alice", "b")
+        with pytest.raises(grpc.aio.AioRpcError):
+            await claim(client, "alice", "c")
+        await asyncio.sleep(1.2)  # a crashed edge's devices: no heartbeat, no LEAVE
+        assert await claim(client, "alice", "c") == 1
+
+
+async def test_claim_device_fails_open_when_redis_is_down(pg_dsn: str, amqp_url: str) -> None:
+    config = core_config(pg_dsn, "redis://127.0.0.1:1/0", amqp_url)
+    async with running_core(config) as running, stub_for(running.port) as client:
+        for device in ("a", "b", "c"):
+            assert await claim(client, "alice", device, cap=1) == 0

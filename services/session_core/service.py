@@ -45,7 +45,20 @@ _STATUS = {
     "lease_required": grpc.StatusCode.FAILED_PRECONDITION,
     "conflict": grpc.StatusCode.FAILED_PRECONDITION,
     "epoch_mismatch": grpc.StatusCode.FAILED_PRECONDITION,
+    "device_cap": grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
+
+_CLAIM_ACTIONS = {
+    session_pb2.PRESENCE_ACTION_JOIN: "join",
+    session_pb2.PRESENCE_ACTION_HEARTBEAT: "heartbeat",
+    session_pb2.PRESENCE_ACTION_LEAVE: "leave",
+}
+
+
+class DeviceCap(StoreError):
+    """ClaimDevice JOIN of a new device while the user has the maximum online."""
+
+    code = "device_cap"
 
 
 class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[misc]
@@ -367,6 +380,37 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
             return session_pb2.PresenceResponse(devices=snapshot.devices)
 
         return await self._call("GetPresence", context, body, session_id=request.session_id)
+
+    async def ClaimDevice(
+        self, request: session_pb2.ClaimDeviceRequest, context: grpc.aio.ServicerContext
+    ) -> session_pb2.ClaimDeviceResponse:
+        async def body(user: str) -> session_pb2.ClaimDeviceResponse:
+            if not request.device_id:
+                raise InvalidArgument("device_id: required")
+            action = _CLAIM_ACTIONS.get(request.action)
+            if action is None:
+                raise InvalidArgument("action: JOIN, HEARTBEAT or LEAVE")
+            if request.max_devices < 0:
+                raise InvalidArgument("max_devices: must not be negative")
+            claimed = await self._cache.claim_device(
+                user, request.device_id, action, request.max_devices
+            )
+            if claimed is None:
+                # Redis down: availability over the cap (the edge's own cap still holds).
+                log.warning("device cap not enforced: redis unavailable", extra={"action": action})
+                return session_pb2.ClaimDeviceResponse(devices_online=0)
+            allowed, online = claimed
+            if not allowed:
+                raise DeviceCap(f"the user already has {online} devices online")
+            return session_pb2.ClaimDeviceResponse(devices_online=online)
+
+        return await self._call(
+            "ClaimDevice",
+            context,
+            body,
+            device_id=request.device_id,
+            edge_id=request.edge_id,
+        )
 
 
 def _encode_page_token(updated_at: dt.datetime, session_id: str) -> str:

@@ -69,6 +69,7 @@ class CloseCode(IntEnum):
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
     TOKEN_EXPIRED = 4001
+    REPLACED = 4010
     SLOW_CONSUMER = 4008
     RATE_LIMITED = 4029
     UNAUTHORIZED = 4401
@@ -84,13 +85,17 @@ CLOSE_MEANINGS: dict[CloseCode, str] = {
     CloseCode.MESSAGE_TOO_BIG: "a frame exceeded the maximum frame size",
     CloseCode.INTERNAL_ERROR: "no pong to the server's ping in time (silent peer), or a bug",
     CloseCode.TOKEN_EXPIRED: "the token expired and no `refresh` came within the grace period",
+    CloseCode.REPLACED: "replaced by a newer connection of the same device; do not reconnect",
     CloseCode.SLOW_CONSUMER: "the device did not read fast enough; resume (nothing is lost)",
     CloseCode.RATE_LIMITED: "kept sending while rate limited; back off before reconnecting",
     CloseCode.UNAUTHORIZED: "authentication lost (reserved: refused upgrades get HTTP 401)",
     CloseCode.FORBIDDEN: "`refresh` with another user's token",
     CloseCode.HELLO_TIMEOUT: "no `hello` within the hello timeout",
-    CloseCode.DEVICE_LIMIT: "the user already has the maximum number of devices on this replica",
+    CloseCode.DEVICE_LIMIT: "the user already has the maximum number of devices online",
 }
 
 # A client that sees one of these must not reconnect on its own.
-FATAL_CLOSE_CODES = frozenset({CloseCode.NORMAL, CloseCode.FORBIDDEN, CloseCode.UNAUTHORIZED})
+# (4010: reconnecting would in turn replace the newer connection, back and forth.)
+FATAL_CLOSE_CODES = frozenset(
+    {CloseCode.NORMAL, CloseCode.REPLACED, CloseCode.FORBIDDEN, CloseCode.UNAUTHORIZED}
+)

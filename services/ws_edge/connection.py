@@ -83,6 +83,9 @@ class Connection:
             time.monotonic(),
         )
         self._admitted = False
+        # Set when a newer connection of the same device took over (closed 4010): this
+        # one then leaves the device's presence and claim to the newer one.
+        self._replaced = False
         self._session_id: str | None = None
         self._delivery: Delivery | None = None
         self._handling = asyncio.Lock()
@@ -112,11 +115,13 @@ class Connection:
         for task in [*self._tasks, self._presence_task]:
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
-        self._detach_session(presence_leave=True)
+        self._detach_session(presence_leave=not self._replaced)
         if self._admitted:
             self._admitted = False
             self._replica.hub.remove(self)
             self._replica.background(self._replica.fanout.unsubscribe(self.user_id))
+            if not self._replaced:
+                self._replica.background(self._claim_device(session_pb2.PRESENCE_ACTION_LEAVE))
 
     async def close(
         self,
@@ -159,6 +164,14 @@ class Connection:
             flush_timeout=min(1.0, left / 2),
             close_timeout=min(self._config.send_timeout_seconds, left),
         )
+
+    async def replace(self) -> None:
+        """A newer connection of the same device arrived on this replica: close 4010."""
+        if self.close_code is not None:
+            return
+        self._replaced = True
+        log.info("replaced by a newer connection of the same device")
+        await self.close(CloseCode.REPLACED, "replaced by a newer connection")
 
     @property
     def closed(self) -> bool:
@@ -286,15 +299,24 @@ class Connection:
             self._error(ErrorCode.ALREADY_HELLO, "hello was already sent", ref=message.ref)
             return
         self.device_id = message.device_id
-        if not self._replica.hub.admit(self, self._config.max_devices_per_user):
+        # The cap across replicas (core), then this replica's own count: the fallback
+        # when core could not count.
+        if not await self._claim_device(session_pb2.PRESENCE_ACTION_JOIN):
             await self.close(CloseCode.DEVICE_LIMIT, "too many devices")
             return
+        admitted, replaced = self._replica.hub.admit(self, self._config.max_devices_per_user)
+        if not admitted:
+            await self.close(CloseCode.DEVICE_LIMIT, "too many devices")
+            return
+        for older in replaced:
+            self._replica.background(older.replace())
         try:
             await self._replica.fanout.subscribe(self.user_id)
         except BaseException:
             self._replica.hub.remove(self)
             raise
         self._admitted = True
+        self._tasks.append(asyncio.create_task(self._device_heartbeat()))
         self._push(
             protocol.welcome(
                 user_id=self.user_id,
@@ -312,6 +334,28 @@ class Connection:
             )
         )
 
+    async def _claim_device(self, action: session_pb2.PresenceAction) -> bool:
+        """Tells core the device joins, is still here or leaves; False only when a JOIN
+        is refused for the cap. Core unreachable: allowed (availability over the cap)."""
+        try:
+            await self._replica.core.claim_device(
+                self.user_id,
+                device_id=self.device_id,
+                edge_id=self._replica.edge_id,
+                action=action,
+                max_devices=self._config.max_devices_per_user,
+            )
+        except CoreError as error:
+            if error.code == "device_cap" and action == session_pb2.PRESENCE_ACTION_JOIN:
+                return False
+            log.warning("device claim not recorded", extra={"error": repr(error)})
+        return True
+
+    async def _device_heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self._config.presence_interval_seconds)
+            await self._claim_device(session_pb2.PRESENCE_ACTION_HEARTBEAT)
+
     def _new_delivery(self, session_id: str) -> Delivery:
         core = self._replica.core
         user = self.user_id
@@ -326,6 +370,7 @@ class Connection:
             fetch_snapshot=lambda: core.get_session(user, session_id),
             on_failure=self._delivery_failed,
             on_duplicate=self._metrics.duplicates.inc,
+            emit_backfilled=self._emit_backfilled_change,
         )
         self._session_id = session_id
         self._delivery = delivery
@@ -557,7 +602,15 @@ class Connection:
     # -- writing ------------------------------------------------------------
 
     def _emit_change(self, change: session_pb2.Change) -> None:
+        """A change live from the bus: its commit → sent time is fan-out latency."""
         committed = change.committed_at.seconds + change.committed_at.nanos / 1e9
+        self._emit(change, committed)
+
+    def _emit_backfilled_change(self, change: session_pb2.Change) -> None:
+        """A change read from core (resume, backfill): maybe hours old, not fan-out."""
+        self._emit(change, 0.0)
+
+    def _emit(self, change: session_pb2.Change, committed: float) -> None:
         self._push(convert.change_message(change), committed_at=committed)
         if change.kind == session_pb2.CHANGE_KIND_ENDED:
             # The stream of an ended session is over; the device may open another.

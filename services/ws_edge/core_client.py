@@ -231,3 +231,19 @@ class CoreClient:
         )
         response: session_pb2.PresenceResponse = await self._call("UpdatePresence", request, user)
         return response
+
+    async def claim_device(
+        self,
+        user: str,
+        *,
+        device_id: str,
+        edge_id: str,
+        action: session_pb2.PresenceAction,
+        max_devices: int = 0,
+    ) -> session_pb2.ClaimDeviceResponse:
+        """The user-wide device cap: JOIN raises CoreError `device_cap` when refused."""
+        request = session_pb2.ClaimDeviceRequest(
+            device_id=device_id, edge_id=edge_id, action=action, max_devices=max_devices
+        )
+        response: session_pb2.ClaimDeviceResponse = await self._call("ClaimDevice", request, user)
+        return response

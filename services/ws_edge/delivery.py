@@ -41,12 +41,16 @@ class Delivery:
         fetch_snapshot: FetchSnapshot,
         on_failure: Callable[[CoreError], None],
         on_duplicate: Callable[[], None] = lambda: None,
+        emit_backfilled: Callable[[session_pb2.Change], None] | None = None,
         max_stash: int = 1024,
         max_rounds: int = 3,
         retry_seconds: float = 0.5,
     ) -> None:
         self.session_id = session_id
         self._emit_change = emit_change
+        # Changes read from core (resume replay, backfill) rather than live from the
+        # bus: the same frames, told apart so fan-out latency counts live ones only.
+        self._emit_backfilled = emit_backfilled or emit_change
         self._emit_snapshot = emit_snapshot
         self._fetch_since = fetch_since
         self._fetch_snapshot = fetch_snapshot
@@ -77,7 +81,7 @@ class Delivery:
         sent = 0
         for change in replay:
             if isinstance(self._seq.offer(change.epoch, change.version), Deliver):
-                self._emit_change(change)
+                self._emit_backfilled(change)
                 sent += 1
         if not self._replay_stash():
             self._begin_backfill()
@@ -183,7 +187,7 @@ class Delivery:
             for change in response.changes:
                 verdict = self._seq.offer(change.epoch, change.version)
                 if isinstance(verdict, Deliver):
-                    self._emit_change(change)
+                    self._emit_backfilled(change)
         else:
             self._take_snapshot(response.snapshot, "history_unavailable")
 

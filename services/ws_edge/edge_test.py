@@ -27,6 +27,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from libs.auth import testing
 from libs.client.client import SyncClient
 from services.session_core import events
+from services.session_core.harness import as_user, core_config, running_core, stub_for
+from services.ws_edge import app
 from services.ws_edge.edge_testing import (
     Stack,
     expect,
@@ -38,6 +40,7 @@ from services.ws_edge.edge_testing import (
     send,
     wait_until,
 )
+from syncbridge.session.v1 import session_pb2
 from tools.servers import servers
 from tools.servers.servers import Config
 
@@ -332,25 +335,26 @@ async def test_bad_messages_get_stable_error_codes(stack: Stack) -> None:
 
 
 async def test_another_users_session_is_not_found(stack: Stack) -> None:
-    alice, session = await opened(stack, "alice")
-    mallory = await raw(stack, "mallory")
-    await hello(mallory, "evil")
-    for attempt in (
-        {"type": "open", "session_id": session["session_id"], "ref": "a"},
-        {"type": "resume", "session_id": session["session_id"], "epoch": 1, "version": 0},
-    ):
-        await send(mallory, attempt)
-        error = await expect(mallory, "error")
-        assert error["code"] == "session_not_found"
-    _, listed = await http(
-        stack.http(),
-        "GET",
-        "/v1/sessions",
-        headers={"Authorization": f"Bearer {stack.token('mallory')}"},
-    )
-    assert listed["sessions"] == []
-    await mallory.close()
-    await alice.close()
+    async with Steady(stack):
+        alice, session = await opened(stack, "alice")
+        mallory = await raw(stack, "mallory")
+        await hello(mallory, "evil")
+        for attempt in (
+            {"type": "open", "session_id": session["session_id"], "ref": "a"},
+            {"type": "resume", "session_id": session["session_id"], "epoch": 1, "version": 0},
+        ):
+            await send(mallory, attempt)
+            error = await expect(mallory, "error")
+            assert error["code"] == "session_not_found"
+        _, listed = await http(
+            stack.http(),
+            "GET",
+            "/v1/sessions",
+            headers={"Authorization": f"Bearer {stack.token('mallory')}"},
+        )
+        assert listed["sessions"] == []
+        await mallory.close()
+        await alice.close()
 
 
 async def test_oversize_frame_closes_1009(make: Make) -> None:
@@ -462,7 +466,7 @@ async def _test_device_cap_closes_4409(stack: Stack) -> None:
     first, second, third = [await raw(stack) for _ in range(3)]
     await hello(first, "a")
     await hello(second, "b")
-    await hello(third, "a")  # the same device again is no new device
+    await hello(third, "a")  # the same device again is no new device (it replaces `first`)
     fourth = await raw(stack)
     await send(fourth, {"type": "hello", "device_id": "c"})
     with pytest.raises(ConnectionClosed) as closed:
@@ -470,6 +474,73 @@ async def _test_device_cap_closes_4409(stack: Stack) -> None:
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4409
     for ws in (first, second, third):
         await ws.close()
+
+
+async def test_device_cap_holds_across_replicas(make: Make) -> None:
+    async with make(edges=2, max_devices_per_user=2) as stack:
+        user = f"cap-{uuid.uuid4().hex[:8]}"
+        a = await raw(stack, user, 0)
+        await hello(a, "a")
+        b = await raw(stack, user, 1)
+        await hello(b, "b")
+        third = await raw(stack, user, 1)  # a third device, on the other replica
+        await send(third, {"type": "hello", "device_id": "c"})
+        with pytest.raises(ConnectionClosed) as closed:
+            await expect(third, "welcome")
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4409
+        # A device already online, reconnecting through the other replica, is let in.
+        again = await raw(stack, user, 1)
+        await hello(again, "a")
+        # LEAVE on close frees the slot for a new device, on any replica.
+        await b.close()
+
+        async def admitted() -> bool:
+            ws = await raw(stack, user, 0)
+            await send(ws, {"type": "hello", "device_id": "c"})
+            try:
+                await expect(ws, "welcome")
+            except ConnectionClosed:
+                return False
+            await ws.close()
+            return True
+
+        await wait_until(admitted, 5, 0.2)
+        for ws in (a, again):
+            await ws.close()
+
+
+async def test_same_device_again_replaces_the_older_connection_4010(stack: Stack) -> None:
+    older, session = await opened(stack, "alice", "phone")
+    newer = await raw(stack, "alice")
+    await hello(newer, "phone")
+    with pytest.raises(ConnectionClosed) as closed:
+        await expect(older, "never", within=5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4010
+    await send(newer, {"type": "open", "session_id": session["session_id"], "ref": "o"})
+    await expect(newer, "snapshot")
+    address = stack.http()
+    await wait_until(lambda: _count(address, "syncbridge_edge_open_connections", 1))
+    assert await metric(address, 'syncbridge_edge_closes_total{code="4010"}') == 1
+    await asyncio.sleep(0.5)  # the older connection's cleanup has run: no presence LEAVE
+    async with stub_for(stack.core.port) as stub:
+        presence = await stub.GetPresence(
+            session_pb2.GetPresenceRequest(session_id=session["session_id"]),
+            metadata=as_user("alice"),
+        )
+    assert [(d.device_id, d.online) for d in presence.devices] == [("phone", True)]
+    # Still served.
+    await send(
+        newer,
+        {
+            "type": "update",
+            "op_id": new_op(),
+            "base_version": session["version"],
+            "epoch": session["epoch"],
+            "patch": {"page": 2},
+        },
+    )
+    assert (await expect(newer, "ack"))["version"] == session["version"] + 1
+    await newer.close()
 
 
 async def test_no_hello_closes_4408(make: Make) -> None:
@@ -694,6 +765,74 @@ async def test_health_shapes_and_metrics(stack: Stack) -> None:
     ):
         assert name in text, name
     await ws.close()
+
+
+async def test_fanout_latency_counts_live_changes_only(stack: Stack) -> None:
+    registry = stack.edges[0].replica.registry
+
+    def observed() -> float:
+        return registry.get_sample_value("syncbridge_edge_fanout_latency_seconds_count") or 0.0
+
+    ws, session = await opened(stack, "alice", "phone")
+    for n in range(3):
+        await send(
+            ws,
+            {
+                "type": "update",
+                "op_id": new_op(),
+                "base_version": session["version"] + n,
+                "epoch": session["epoch"],
+                "patch": {"n": n},
+            },
+        )
+        await expect(ws, "ack")
+    for _ in range(3):
+        await expect(ws, "change")  # live fan-out to the writing device itself
+    live = observed()
+    assert live == 3
+    # Another device resumes from the start: three changes replayed from core.
+    late = await raw(stack, "alice")
+    await hello(late, "tablet")
+    await send(
+        late,
+        {
+            "type": "resume",
+            "session_id": session["session_id"],
+            "epoch": session["epoch"],
+            "version": session["version"],
+        },
+    )
+    assert (await expect(late, "ack"))["changes"] == 3
+    assert observed() == live
+    await late.close()
+    await ws.close()
+
+
+async def test_ready_is_503_while_core_is_unreachable(
+    make: Make, pg_dsn: str, redis_url: str, amqp_url: str
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        core_port = int(probe.getsockname()[1])
+    config = core_config(pg_dsn, redis_url, amqp_url, grpc_port=core_port)
+    async with make(edges=0) as stack:
+        edge = await app.start(
+            dataclasses.replace(stack.config(), core_target=f"127.0.0.1:{core_port}")
+        )
+        stack.edges.append(edge)
+        address = stack.http()
+        async with running_core(config):
+            await wait_until(lambda: _ready(address, 200), 10)
+        await wait_until(lambda: _ready(address, 503), 10)
+        status, body = await http(address, "GET", "/health/ready")
+        assert status == 503
+        assert list(body) == ["status", "timestamp", "checks"]
+        assert body["status"] == "unhealthy" and body["checks"] == {"core": False}
+        assert body["timestamp"].endswith("Z") and len(body["timestamp"]) == 20
+        async with running_core(config):
+            await wait_until(lambda: _ready(address, 200), 10)
+            _, body = await http(address, "GET", "/health/ready")
+            assert list(body) == ["status", "timestamp"] and body["status"] == "healthy"
 
 
 async def _ready(address: tuple[str, int], status: int) -> bool:

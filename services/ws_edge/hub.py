@@ -19,6 +19,9 @@ class Member(Protocol):
 
     def send_presence(self, session_id: str, devices: list[dict[str, Any]]) -> None: ...
 
+    async def replace(self) -> None:
+        """A newer connection of the same device took over: close this one (4010)."""
+
 
 class Hub:
     """Connections and session deliveries of this replica; all methods are synchronous."""
@@ -32,13 +35,20 @@ class Hub:
     def devices_of(self, user: str) -> set[str]:
         return {member.device_id for member in self._by_user.get(user, ())}
 
-    def admit(self, member: Member, max_devices: int) -> bool:
-        """Registers `member` unless its user already has `max_devices` other devices here."""
-        devices = self.devices_of(member.user_id)
-        if member.device_id not in devices and len(devices) >= max_devices:
-            return False
-        self._by_user.setdefault(member.user_id, set()).add(member)
-        return True
+    def admit(self, member: Member, max_devices: int) -> tuple[bool, list[Member]]:
+        """Registers `member` unless its user already has `max_devices` other devices here.
+
+        Returns (admitted, replaced): the older connections of the same device, which
+        are no longer registered here and which the caller closes (4010).
+        """
+        members = self._by_user.get(member.user_id, set())
+        replaced = [m for m in members if m.device_id == member.device_id and m is not member]
+        if not replaced and len(self.devices_of(member.user_id)) >= max_devices:
+            return False, []
+        for old in replaced:
+            members.discard(old)
+        self._by_user.setdefault(member.user_id, members).add(member)
+        return True, replaced
 
     def remove(self, member: Member) -> None:
         members = self._by_user.get(member.user_id)

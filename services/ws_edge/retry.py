@@ -2,7 +2,7 @@
 
 Only calls whose repetition cannot apply twice are retried: reads, and the
 writes that carry an op_id (ApplyUpdate, Handoff, EndSession), plus presence
-reports (setting online/offline again is the same state). OpenSession that
+reports and device claims (setting online/offline again is the same state). OpenSession that
 creates a session (no session_id) is not: a retry could create a second one.
 Only outcomes where nothing is known to have happened are retried:
 UNAVAILABLE, and DEADLINE_EXCEEDED of one attempt while the overall budget
@@ -27,6 +27,7 @@ IDEMPOTENT = frozenset(
         "Handoff",
         "EndSession",
         "UpdatePresence",
+        "ClaimDevice",
         "OpenSession:attach",
     }
 )
