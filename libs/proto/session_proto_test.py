@@ -15,6 +15,7 @@ def test_service_has_every_operation() -> None:
         "ListSessions",
         "UpdatePresence",
         "GetPresence",
+        "ClaimDevice",
     }
     assert hasattr(session_pb2_grpc, "SessionServiceStub")
     assert hasattr(session_pb2_grpc, "SessionServiceServicer")

@@ -563,7 +563,7 @@ async def claim(
     stub: Any,
     user: str,
     device: str,
-    action: int = session_pb2.PRESENCE_ACTION_JOIN,
+    action: session_pb2.PresenceAction = session_pb2.PRESENCE_ACTION_JOIN,
     *,
     edge: str = "edge-1",
     cap: int = 2,
