@@ -88,6 +88,15 @@ async def greet(edge: FakeEdge, ws: ServerConnection, expires_at: int = 0) -> No
     )
 
 
+def snapshot(
+    ref: Any, version: int, state: dict[str, Any] | None = None, *, recovered: bool = True
+) -> str:
+    """The edge's answer to open/resume: the session as it stands."""
+    return json.dumps(
+        {"type": "snapshot", "ref": ref, "recovered": recovered, "session": session(version, state)}
+    )
+
+
 def change(version: int, patch: dict[str, Any], op_id: str = "") -> str:
     return json.dumps(
         {
@@ -115,16 +124,7 @@ async def test_unacked_update_is_resent_with_its_op_id_after_a_resume(
         await greet(edge, ws)
         if n == 0:
             opened = await edge.recv(ws)
-            await ws.send(
-                json.dumps(
-                    {
-                        "type": "snapshot",
-                        "ref": opened["ref"],
-                        "recovered": True,
-                        "session": session(1, {"page": 1}),
-                    }
-                )
-            )
+            await ws.send(snapshot(opened["ref"], 1, {"page": 1}))
             await edge.recv(ws)  # the update: cut the line before answering
             ws.transport.abort()
             return
@@ -182,16 +182,7 @@ async def test_duplicates_are_dropped_and_a_gap_triggers_a_resume(
         await greet(edge, ws)
         request = await edge.recv(ws)
         if n == 0:
-            await ws.send(
-                json.dumps(
-                    {
-                        "type": "snapshot",
-                        "ref": request["ref"],
-                        "recovered": True,
-                        "session": session(1),
-                    }
-                )
-            )
+            await ws.send(snapshot(request["ref"], 1))
             await ws.send(change(2, {"a": 1}))
             await ws.send(change(2, {"a": 1}))  # duplicate
             await ws.send(change(4, {"c": 1}))  # 3 is missing
@@ -217,11 +208,7 @@ async def test_refused_update_fails_and_fatal_close_stops_reconnecting(
     async def script(ws: ServerConnection, n: int) -> None:
         await greet(edge, ws)
         opened = await edge.recv(ws)
-        await ws.send(
-            json.dumps(
-                {"type": "snapshot", "ref": opened["ref"], "recovered": True, "session": session(1)}
-            )
-        )
+        await ws.send(snapshot(opened["ref"], 1))
         update = await edge.recv(ws)
         await ws.send(
             json.dumps(
@@ -256,11 +243,7 @@ async def test_token_is_refreshed_when_the_server_asks(
     async def script(ws: ServerConnection, n: int) -> None:
         await greet(edge, ws)
         opened = await edge.recv(ws)
-        await ws.send(
-            json.dumps(
-                {"type": "snapshot", "ref": opened["ref"], "recovered": True, "session": session(1)}
-            )
-        )
+        await ws.send(snapshot(opened["ref"], 1))
         await ws.send(
             json.dumps(
                 {
@@ -314,11 +297,7 @@ async def test_open_refused_for_now_is_retried_on_a_new_connection(
             )
             await ws.wait_closed()
             return
-        await ws.send(
-            json.dumps(
-                {"type": "snapshot", "ref": opened["ref"], "recovered": True, "session": session(3)}
-            )
-        )
+        await ws.send(snapshot(opened["ref"], 3))
         await ws.wait_closed()
 
     edge = await edge_factory(script)
@@ -337,16 +316,7 @@ async def test_resume_of_a_missing_session_is_fatal(
         await greet(edge, ws)
         request = await edge.recv(ws)
         if n == 0:
-            await ws.send(
-                json.dumps(
-                    {
-                        "type": "snapshot",
-                        "ref": request["ref"],
-                        "recovered": True,
-                        "session": session(1),
-                    }
-                )
-            )
+            await ws.send(snapshot(request["ref"], 1))
             ws.transport.abort()
             return
         assert request["type"] == "resume"

@@ -18,10 +18,15 @@ import aio_pika
 import asyncpg
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.session_core import events
-from services.session_core.harness import as_user, core_config, running_core, stub_for
+from services.session_core.harness import (
+    as_user,
+    core_config,
+    running_core,
+    stub_for,
+    wait_serving,
+)
 from syncbridge.session.v1 import session_pb2
 
 if TYPE_CHECKING:
@@ -135,19 +140,8 @@ class CoreProcess:
             stderr=sys.stderr,
         )
 
-    async def wait_serving(self, within: float = 30) -> None:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{self.port}") as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            async with asyncio.timeout(within):
-                while True:
-                    assert self.proc.poll() is None, "core exited during start-up"
-                    try:
-                        answer = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                        if answer.status == health_pb2.HealthCheckResponse.SERVING:
-                            return
-                    except grpc.aio.AioRpcError:
-                        pass
-                    await asyncio.sleep(0.2)
+    async def wait_serving(self) -> None:
+        await wait_serving(self.port, alive=lambda: self.proc.poll() is None)
 
 
 @pytest.fixture

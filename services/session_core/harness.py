@@ -1,13 +1,15 @@
-"""Starts a real session-core in-process for tests, benchmarks and the edge's tests."""
+"""Starts and reaches a real session-core: for tests, the benchmark and the edge's tests."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from libs.config.settings import load_config
 from services.session_core import server
@@ -51,3 +53,29 @@ async def stub_for(port: int) -> AsyncIterator[Any]:
 def as_user(user: str) -> tuple[tuple[str, str], ...]:
     """Call metadata carrying the verified user, as the edge sends it."""
     return (("x-syncbridge-user", user),)
+
+
+async def wait_serving(
+    port: int,
+    *,
+    within: float = 30.0,
+    service: str = "",
+    alive: Callable[[], bool] = lambda: True,
+) -> None:
+    """Polls grpc.health.v1 on 127.0.0.1:port until SERVING, while `alive()` holds."""
+    async with (
+        grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel,
+        asyncio.timeout(within),
+    ):
+        health = health_pb2_grpc.HealthStub(channel)
+        while True:
+            assert alive(), "core exited during start-up"
+            try:
+                answer = await health.Check(
+                    health_pb2.HealthCheckRequest(service=service), timeout=1
+                )
+                if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.aio.AioRpcError:
+                pass  # not listening yet
+            await asyncio.sleep(0.1)

@@ -14,12 +14,17 @@ import aio_pika
 import grpc
 import pytest
 import pytest_asyncio
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from redis import asyncio as aioredis
 
 from services.session_core import events
-from services.session_core.harness import as_user, core_config, running_core, stub_for
+from services.session_core.harness import (
+    as_user,
+    core_config,
+    running_core,
+    stub_for,
+    wait_serving,
+)
 from services.session_core.server import Running
 from services.session_core.store import Store
 from syncbridge.session.v1 import session_pb2
@@ -353,16 +358,8 @@ async def test_events_reach_rabbitmq_in_order(core: Running, stub: Any, amqp_url
 
 
 async def test_health_reflection_and_metrics(core: Running) -> None:
+    await wait_serving(core.port, within=10, service="syncbridge.session.v1.SessionService")
     async with grpc.aio.insecure_channel(f"127.0.0.1:{core.port}") as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        async with asyncio.timeout(10):
-            while True:
-                answer = await health.Check(
-                    health_pb2.HealthCheckRequest(service="syncbridge.session.v1.SessionService")
-                )
-                if answer.status == health_pb2.HealthCheckResponse.SERVING:
-                    break
-                await asyncio.sleep(0.1)
         reflect = reflection_pb2_grpc.ServerReflectionStub(channel)
         async for reply in reflect.ServerReflectionInfo(
             iter([reflection_pb2.ServerReflectionRequest(list_services="")])
