@@ -131,7 +131,8 @@ def validate_patch(patch: object, *, max_depth: int = 32, field: str = "patch_js
     Accepted: a JSON object at the top, nested no deeper than `max_depth`
     containers (the top object is depth 1; objects and arrays each add one),
     with string keys only and only JSON values inside (finite numbers: Python's
-    `json.loads` lets `NaN` and `Infinity` through, JSON does not). Bounding
+    `json.loads` lets `NaN` and `Infinity` through, JSON does not), and no
+    U+0000 in any string or key (PostgreSQL's jsonb cannot store it). Bounding
     depth here is what keeps the recursive functions of this module safe.
     `field` names the request field in the error, e.g. "initial_state_json"
     when the same rules check an initial state.
@@ -144,7 +145,11 @@ def validate_patch(patch: object, *, max_depth: int = 32, field: str = "patch_js
 
 
 def _check_value(value: object, path: JsonPath, depth: int, max_depth: int, field: str) -> None:
-    if value is None or isinstance(value, bool | int | str):
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise PatchError(field, f"the string at {_pointer(path)} contains U+0000")
+        return
+    if value is None or isinstance(value, bool | int):
         return
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -161,6 +166,8 @@ def _check_value(value: object, path: JsonPath, depth: int, max_depth: int, fiel
     for key, item in value.items():
         if not isinstance(key, str):
             raise PatchError(field, f"key {key!r} at {_pointer(path)} is not a string")
+        if "\x00" in key:
+            raise PatchError(field, f"a key at {_pointer(path)} contains U+0000")
         _check_value(item, (*path, key), depth + 1, max_depth, field)
 
 

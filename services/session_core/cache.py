@@ -17,12 +17,14 @@ deleted the possibly stale snapshot.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from redis import asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from syncbridge.session.v1 import session_pb2
@@ -33,15 +35,55 @@ T = TypeVar("T")
 # Writes a snapshot (or a tombstone: empty payload, dead = 1) only if it is
 # newer than the cached one: concurrent writers finish out of order, and an
 # older snapshot must not win. ARGV: epoch, version, payload, expire-at (ms), dead.
-_SET_IF_NEWER = """
-local cur = redis.call('HMGET', KEYS[1], 'e', 'v')
-local e, v = tonumber(ARGV[1]), tonumber(ARGV[2])
-if cur[1] and (tonumber(cur[1]) > e or (tonumber(cur[1]) == e and tonumber(cur[2]) >= v)) then
-  return 0
+_SET_IF_NEWER_FN = """
+local function set_if_newer(snap, e, v, payload, expire_at, dead)
+  local cur = redis.call('HMGET', snap, 'e', 'v')
+  e, v = tonumber(e), tonumber(v)
+  if cur[1] and (tonumber(cur[1]) > e or (tonumber(cur[1]) == e and tonumber(cur[2]) >= v)) then
+    return 0
+  end
+  redis.call('HSET', snap, 'e', e, 'v', v, 'p', payload, 'x', expire_at, 'dead', dead)
+  redis.call('PEXPIREAT', snap, expire_at)
+  return 1
 end
-redis.call('HSET', KEYS[1], 'e', e, 'v', v, 'p', ARGV[3], 'x', ARGV[4], 'dead', ARGV[5])
+"""
+_SET_IF_NEWER = (
+    _SET_IF_NEWER_FN + "return set_if_newer(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])"
+)
+
+# One committed change, in one call (a batch pipelines one call per change):
+# add it to the session's change log (trimmed to the newest ARGV[3]), expire
+# the log with the session, remember its op_id, and with a snapshot, set it
+# if newer. KEYS: log, op key, snapshot. ARGV: change, version, log length,
+# expire-at ms, op ttl ms, has op_id (1|0), then snapshot epoch, version,
+# payload (none: no snapshot to write).
+_RECORD = (
+    _SET_IF_NEWER_FN
+    + """
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[3]) + 1))
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+if ARGV[6] == '1' then
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[5])
+end
+if ARGV[9] ~= '' then
+  set_if_newer(KEYS[3], ARGV[7], ARGV[8], ARGV[9], ARGV[4], 0)
+end
 return 1
+"""
+)
+
+# The change an op_id made, only while its session's snapshot is alive and
+# unexpired (an ended or expired session answers nothing from Redis).
+# KEYS: op key, snapshot. ARGV: now (ms).
+_OP_RESULT = """
+local payload = redis.call('GET', KEYS[1])
+if not payload then return false end
+local snap = redis.call('HMGET', KEYS[2], 'dead', 'x')
+if snap[1] ~= '0' or not snap[2] or tonumber(snap[2]) <= tonumber(ARGV[1]) then
+  return false
+end
+return payload
 """
 
 
@@ -99,6 +141,9 @@ class Cache:
         self._presence = presence_seconds
         self._on_result = on_result
         self._set_if_newer = client.register_script(_SET_IF_NEWER)
+        self._record = client.register_script(_RECORD)
+        self._op_result = client.register_script(_OP_RESULT)
+        self._cluster = isinstance(client, RedisCluster)
         self._claim_device = client.register_script(_CLAIM_DEVICE)
         self._dirty: set[str] = set()
 
@@ -180,36 +225,62 @@ class Cache:
     async def record(
         self, change: session_pb2.Change, session: session_pb2.Session | None = None
     ) -> None:
-        """After a commit: log the change, remember its op_id, refresh the snapshot.
+        """After a commit: log the change, remember its op_id, refresh the snapshot."""
+        await self.record_many([(change, session)])
 
-        Every key shares the session's slot. The snapshot's compare-and-set
-        script runs on its own: Redis Cluster clients refuse scripts in pipelines.
+    async def record_many(
+        self, items: Sequence[tuple[session_pb2.Change, session_pb2.Session | None]]
+    ) -> None:
+        """`record` for a batch of committed changes: one script call each, pipelined.
+
+        Redis Cluster clients refuse scripts in pipelines; there the calls go
+        side by side instead (each touches one slot: the session's hash tag).
         """
-        expire_at = _expire_at_ms(session) if session is not None else None
-
-        async def write() -> bool:
-            log_key = key(change.session_id, "log")
-            pipe = self._redis.pipeline(transaction=False)
-            pipe.zadd(log_key, {change.SerializeToString(): change.version})
-            pipe.zremrangebyrank(log_key, 0, -(self._log_length + 1))
-            if expire_at is not None:
-                pipe.pexpireat(log_key, expire_at)
-            else:
-                pipe.pexpire(log_key, self._ttl_ms)
-            if change.op_id:
-                pipe.set(
+        if not items:
+            return
+        calls = [
+            (
+                [
+                    key(change.session_id, "log"),
                     key(change.session_id, f"op:{change.op_id}"),
-                    change.SerializeToString(),
-                    px=self._ttl_ms,
-                )
-            await pipe.execute()
-            if session is not None and change.session_id not in self._dirty:
-                await self._write_snapshot(session, dead=False)
-            return True
+                    key(change.session_id, "snap"),
+                ],
+                self._record_args(change, snapshot),
+            )
+            for change, snapshot in items
+        ]
+        if self._cluster:
+            done = await self._safe(
+                "record",
+                asyncio.gather(*(self._record(keys=keys, args=args) for keys, args in calls)),
+            )
+        else:
+            pipe = self._redis.pipeline(transaction=False)
+            for keys, args in calls:
+                await self._record(keys=keys, args=args, client=pipe)  # only queues it
+            done = await self._safe("record", pipe.execute())
+        if done is None:
+            # The cached snapshots may now be older than what just committed.
+            self._dirty.update(change.session_id for change, snapshot in items if snapshot)
 
-        if await self._safe("record", write()) is None and session is not None:
-            # The cached snapshot may now be older than what just committed.
-            self._dirty.add(change.session_id)
+    def _record_args(
+        self, change: session_pb2.Change, snapshot: session_pb2.Session | None
+    ) -> list[Any]:
+        payload = change.SerializeToString()
+        write_snapshot = snapshot is not None and change.session_id not in self._dirty
+        return [
+            payload,
+            change.version,
+            self._log_length,
+            _expire_at_ms(snapshot)
+            if snapshot is not None
+            else int(time.time() * 1000) + self._ttl_ms,
+            self._ttl_ms,
+            1 if change.op_id else 0,
+            snapshot.epoch if snapshot is not None else 0,
+            snapshot.version if snapshot is not None else 0,
+            snapshot.SerializeToString() if write_snapshot and snapshot is not None else b"",
+        ]
 
     async def changes_after(
         self, session_id: str, epoch: int, version: int, upto: int
@@ -229,22 +300,31 @@ class Cache:
 
     async def op_result(self, session_id: str, op_id: str) -> session_pb2.Change | None:
         """The change an op_id made, while its session is cached alive and unexpired."""
+        return (await self.op_results([(session_id, op_id)]))[0]
 
-        async def read() -> tuple[Any, Any]:
+    async def op_results(self, ops: Sequence[tuple[str, str]]) -> list[session_pb2.Change | None]:
+        """`op_result` for a batch of (session_id, op_id): one script call each."""
+        if not ops:
+            return []
+        now_ms = int(time.time() * 1000)
+        calls = [([key(sid, f"op:{op}"), key(sid, "snap")], [now_ms]) for sid, op in ops]
+        if self._cluster:
+            found = await self._safe(
+                "op_result",
+                asyncio.gather(*(self._op_result(keys=keys, args=args) for keys, args in calls)),
+            )
+        else:
             pipe = self._redis.pipeline(transaction=False)
-            pipe.get(key(session_id, f"op:{op_id}"))
-            pipe.hmget(key(session_id, "snap"), "dead", "x")
-            payload, (dead, expire_at) = await pipe.execute()
-            return payload, (dead, expire_at)
-
-        found = await self._safe("op_result", read())
-        payload: bytes | None = None
-        if found is not None and session_id not in self._dirty:
-            raw, (dead, expire_at) = found
-            alive = dead == b"0" and expire_at is not None and int(expire_at) > time.time() * 1000
-            payload = raw if isinstance(raw, bytes) and alive else None
-        self._on_result("op_id", payload is not None)
-        return session_pb2.Change.FromString(payload) if payload else None
+            for keys, args in calls:
+                await self._op_result(keys=keys, args=args, client=pipe)  # only queues it
+            found = await self._safe("op_result", pipe.execute())
+        results: list[session_pb2.Change | None] = []
+        for i, (session_id, _) in enumerate(ops):
+            raw = found[i] if found is not None and session_id not in self._dirty else None
+            payload = raw if isinstance(raw, bytes) and raw else None
+            self._on_result("op_id", payload is not None)
+            results.append(session_pb2.Change.FromString(payload) if payload else None)
+        return results
 
     # -- presence ---------------------------------------------------------
 

@@ -36,6 +36,26 @@ class CoreConfig:
     presence_ttl_seconds: float = setting("SYNCBRIDGE_CORE_PRESENCE_TTL_SECONDS", 45.0, min=1)
     max_state_bytes: int = setting("SYNCBRIDGE_CORE_MAX_STATE_BYTES", 256 * 1024, min=2)
     max_patch_bytes: int = setting("SYNCBRIDGE_CORE_MAX_PATCH_BYTES", 64 * 1024, min=2)
+    write_batch_max: int = setting(
+        "SYNCBRIDGE_CORE_WRITE_BATCH_MAX",
+        128,
+        min=1,
+        max=10000,
+        help="most updates committed in one transaction (group commit)",
+    )
+    write_batches_in_flight: int = setting(
+        "SYNCBRIDGE_CORE_WRITE_BATCHES_IN_FLIGHT",
+        2,
+        min=1,
+        max=64,
+        help="update transactions running at once",
+    )
+    relay_in_process: bool = setting(
+        "SYNCBRIDGE_CORE_RELAY_IN_PROCESS",
+        True,
+        help="run the outbox relay inside core; false when it runs as its own"
+        " process (`python3.11 -m services.session_core.relay`)",
+    )
     max_replay: int = setting("SYNCBRIDGE_CORE_MAX_REPLAY", 1000, min=1)
     change_log_length: int = setting("SYNCBRIDGE_CORE_CHANGE_LOG_LENGTH", 256, min=1)
     purge_interval_seconds: float = setting("SYNCBRIDGE_CORE_PURGE_INTERVAL_SECONDS", 300.0, min=1)

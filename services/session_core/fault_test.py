@@ -36,6 +36,7 @@ pytest_plugins = ("libs.testing.fixtures",)
 pytestmark = pytest.mark.asyncio
 
 CORE_BINARY = Path("services/session_core/session_core")
+RELAY_BINARY = Path("services/session_core/outbox_relay")
 
 
 def free_port() -> int:
@@ -179,6 +180,45 @@ async def test_killed_between_commit_and_publish_outbox_still_delivers(
     finally:
         if second.proc.poll() is None:
             second.proc.kill()
+
+
+def start_relay(pg_dsn: str, amqp_url: str) -> subprocess.Popen[bytes]:
+    """The outbox relay binary, configured only by environment."""
+    return subprocess.Popen(
+        [str(RELAY_BINARY)],
+        env={
+            **os.environ,
+            "SYNCBRIDGE_CORE_PG_DSN": pg_dsn,
+            "SYNCBRIDGE_CORE_AMQP_URL": amqp_url,
+            "SYNCBRIDGE_CORE_METRICS_PORT": "0",
+        },
+        stdout=sys.stderr,
+        stderr=sys.stderr,
+    )
+
+
+async def test_the_relay_as_its_own_process_delivers_and_stops_on_sigterm(
+    pg_dsn: str, redis_url: str, amqp_url: str
+) -> None:
+    connection, _ = await durable_queue(amqp_url, "alice")
+    await connection.close()
+    config = dataclasses.replace(core_config(pg_dsn, redis_url, amqp_url), relay_in_process=False)
+    async with running_core(config) as core, stub_for(core.port) as stub:
+        session = await open_session(stub)
+        acked = [await write(stub, session, n) for n in range(5)]
+        await asyncio.sleep(1.0)
+        # Core itself publishes nothing now: every event waits in the outbox.
+        assert await core.pool.fetchval("SELECT count(*) FROM outbox") == 6
+        relay = start_relay(pg_dsn, amqp_url)
+        try:
+            seen = await drain_versions(amqp_url, set(range(1, 7)))
+            assert seen >= set(range(1, 7)) and acked == list(range(2, 7))
+            assert await core.pool.fetchval("SELECT count(*) FROM outbox") == 0
+            relay.send_signal(signal.SIGTERM)
+            assert relay.wait(timeout=15) == 0
+        finally:
+            if relay.poll() is None:
+                relay.kill()
 
 
 async def test_expired_sessions_are_not_served_and_are_purged(

@@ -83,3 +83,18 @@ class Conflict(StoreError):
         self.version = version
         self.epoch = epoch
         self.code = code
+
+
+@dataclass(frozen=True)
+class UpdateRequest:
+    """One ApplyUpdate, as the edge sent it, scoped to the verified user."""
+
+    user_id: str
+    session_id: str
+    device_id: str
+    op_id: str
+    base_version: int
+    epoch: int
+    patch: Any
+    require_lease: bool = False
+    expected_fence: int = 0

@@ -110,6 +110,10 @@ class OutboxRelay:
                             type="syncbridge.session.v1.Change",
                         ),
                         routing_key=row["routing_key"],
+                        # No queue bound for the key: none of the user's
+                        # devices is connected to any edge, so nobody is
+                        # waiting for it (they resume from the change log).
+                        mandatory=False,
                     )
                     for row in rows
                 )

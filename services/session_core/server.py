@@ -21,7 +21,7 @@ import asyncpg
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from redis import asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
@@ -35,6 +35,7 @@ from services.session_core.config import CoreConfig
 from services.session_core.relay import OutboxRelay, backlog
 from services.session_core.service import SessionService
 from services.session_core.store import Store
+from services.session_core.updates import UpdateWriter
 from syncbridge.session.v1 import session_pb2, session_pb2_grpc
 
 log = logging.getLogger("session_core")
@@ -130,7 +131,25 @@ async def start(config: CoreConfig, registry: CollectorRegistry | None = None) -
 
     server = grpc.aio.server(options=grpc_options(config))
     session_pb2_grpc.add_SessionServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        SessionService(store, cache, registry, max_replay=config.max_replay), server
+        SessionService(
+            store,
+            cache,
+            registry,
+            max_replay=config.max_replay,
+            updates=UpdateWriter(
+                store,
+                cache,
+                max_batch=config.write_batch_max,
+                max_inflight=config.write_batches_in_flight,
+                on_batch=Histogram(
+                    "syncbridge_core_write_batch_size",
+                    "Updates committed per transaction (group commit).",
+                    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+                    registry=registry,
+                ).observe,
+            ),
+        ),
+        server,
     )
     health_servicer = health.aio.HealthServicer()
     for name in ("", SERVICE_NAME):  # known but not serving until PostgreSQL answers
@@ -152,11 +171,12 @@ async def start(config: CoreConfig, registry: CollectorRegistry | None = None) -
     stop = asyncio.Event()
     gauges = _Gauges(registry)
     tasks = [
-        asyncio.create_task(relay.run(stop)),
         asyncio.create_task(_watch_health(pool, health_servicer, gauges, stop)),
         asyncio.create_task(_purge(store, config.purge_interval_seconds, stop)),
         asyncio.create_task(_heal(cache, stop)),
     ]
+    if config.relay_in_process:
+        tasks.append(asyncio.create_task(relay.run(stop)))
     log.info("session-core serving", extra={"port": port, "config": describe(config)})
     return Running(
         port,

@@ -21,8 +21,9 @@ from libs.log.context import bind
 from libs.metrics.rpc import rpc_metrics
 from services.session_core import events, resume
 from services.session_core.cache import Cache
-from services.session_core.records import Conflict, InvalidArgument, StoreError
+from services.session_core.records import Conflict, InvalidArgument, StoreError, UpdateRequest
 from services.session_core.store import Store, Written
+from services.session_core.updates import UpdateWriter
 from syncbridge.session.v1 import session_pb2, session_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -65,10 +66,17 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
     """Implements syncbridge.session.v1.SessionService over Store and Cache."""
 
     def __init__(
-        self, store: Store, cache: Cache, registry: CollectorRegistry, *, max_replay: int = 1000
+        self,
+        store: Store,
+        cache: Cache,
+        registry: CollectorRegistry,
+        *,
+        max_replay: int = 1000,
+        updates: UpdateWriter | None = None,
     ) -> None:
         self._store = store
         self._cache = cache
+        self._updates = updates or UpdateWriter(store, cache)
         # How long an ended session's tombstone outlives it in Redis: longer
         # than any write-back of its last snapshot could be delayed.
         self._tombstone_ttl = dt.timedelta(hours=1)
@@ -220,30 +228,21 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
         self, request: session_pb2.ApplyUpdateRequest, context: grpc.aio.ServicerContext
     ) -> session_pb2.ApplyUpdateResponse:
         async def body(user: str) -> session_pb2.ApplyUpdateResponse:
-            cached = await self._cache.op_result(request.session_id, request.op_id)
-            if (
-                cached is not None
-                and cached.user_id == user
-                and cached.kind == session_pb2.CHANGE_KIND_UPDATE
-            ):
-                return session_pb2.ApplyUpdateResponse(
-                    outcome=cached.outcome, change=cached, replayed=True
+            applied = await self._updates.apply(
+                UpdateRequest(
+                    user_id=user,
+                    session_id=request.session_id,
+                    device_id=request.device_id,
+                    op_id=request.op_id,
+                    base_version=request.base_version,
+                    epoch=request.epoch,
+                    patch=self._json_object("patch_json", request.patch_json),
+                    require_lease=request.require_lease,
+                    expected_fence=request.expected_fence,
                 )
-            patch = self._json_object("patch_json", request.patch_json)
-            written = await self._store.apply_update(
-                user,
-                request.session_id,
-                device_id=request.device_id,
-                op_id=request.op_id,
-                base_version=request.base_version,
-                epoch=request.epoch,
-                patch=patch,
-                require_lease=request.require_lease,
-                expected_fence=request.expected_fence,
             )
-            message = await self._after_commit(written)
             return session_pb2.ApplyUpdateResponse(
-                outcome=message.outcome, change=message, replayed=written.replayed
+                outcome=applied.change.outcome, change=applied.change, replayed=applied.replayed
             )
 
         return await self._call(

@@ -1,10 +1,12 @@
 """PostgreSQL, the source of truth: every state transition in one transaction.
 
-Each write locks the session row (reading any earlier result of the same
-op_id in the same round trip), applies the rules of rebase.py, then writes
-the new session row, the change-log row and the outbox row in one statement,
-and commits; callers answer only after the commit. Fewer round trips per
-write is most of core's throughput.
+Each write locks its session row, looks up an earlier result of the same
+op_id, applies the rules of rebase.py, then writes the new session row, the
+change-log row and the outbox row in one statement, and commits; callers
+answer only after the commit. Updates come in batches (see batching.py): one
+transaction locks every session of the batch, applies the updates in order
+and writes all their rows with one statement. Round trips, not PostgreSQL,
+bound core's throughput, and a batch pays them once.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import asyncpg
 
 from libs.merge_patch import merge_patch
 from services.session_core import events, rebase
+from services.session_core.batching import RETRY, Retry
 from services.session_core.records import (
     KINDS,
     OUTCOMES,
@@ -29,8 +32,13 @@ from services.session_core.records import (
     LeaseRequired,
     NotFound,
     SessionRecord,
+    StoreError,
     TooLarge,
+    UpdateRequest,
 )
+
+# op_ids are client-chosen and indexed: bounded as the edge bounds them.
+MAX_OP_ID_LENGTH = 128
 
 _COLUMNS = (
     "s.session_id, s.user_id, s.state, s.version, s.epoch, s.active_device, s.lease_fence,"
@@ -44,11 +52,27 @@ _LOCK = (
     " FOR UPDATE"
 )
 
+# Locks the live rows of a batch's sessions. SKIP LOCKED: a row another
+# transaction holds (a handoff, another batch, an operator) puts off only its
+# own updates (RETRY), never every other session of the batch.
+_LOCK_MANY = (
+    f"SELECT {_COLUMNS}, now() AS now FROM sessions s"
+    " WHERE s.session_id = ANY($1::uuid[]) AND s.expires_at > now()"
+    " FOR UPDATE SKIP LOCKED"
+)
+
+# Of the sessions the lock skipped, those that exist (so were locked, not gone).
+_LIVE = "SELECT session_id FROM sessions WHERE session_id = ANY($1::uuid[]) AND expires_at > now()"
+
 # The change an op_id already made. A statement of its own, run after the lock:
 # under READ COMMITTED each statement sees what committed before it started, so
 # a retry that waited on the lock sees the first attempt's change (a join in
 # the locking statement would keep its pre-wait snapshot and miss it).
 _BY_OP_ID = "SELECT * FROM changes WHERE session_id = $1 AND op_id = $2"
+_BY_OP_IDS = (
+    "SELECT c.* FROM changes c JOIN unnest($1::uuid[], $2::text[]) AS k(session_id, op_id)"
+    " ON c.session_id = k.session_id AND c.op_id = k.op_id"
+)
 
 # The whole write of one change: session row, change log, outbox, wake-up.
 # Data-modifying CTEs always run, referenced or not.
@@ -68,6 +92,37 @@ SELECT pg_notify('syncbridge_outbox', '')
 """
 
 
+# A batch of updates: the last state of each session, then one change-log row
+# and one outbox row per update (outbox rows in update order).
+_WRITE_UPDATES = f"""
+WITH s AS (
+    UPDATE sessions t SET state = u.state::jsonb, version = u.version,
+        updated_at = u.updated_at, expires_at = u.expires_at
+    FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::timestamptz[], $5::timestamptz[])
+        AS u(session_id, state, version, updated_at, expires_at)
+    WHERE t.session_id = u.session_id
+), c AS (
+    INSERT INTO changes (session_id, epoch, version, event_id, kind, patch, paths, op_id,
+        device_id, active_device, lease_fence, outcome, committed_at)
+    SELECT x.session_id, x.epoch, x.version, x.event_id, {KINDS.index("update")}, x.patch::jsonb,
+        ARRAY(SELECT jsonb_array_elements_text(x.paths::jsonb)), x.op_id, x.device_id,
+        x.active_device, x.lease_fence, x.outcome, x.committed_at
+    FROM unnest($6::uuid[], $7::bigint[], $8::bigint[], $9::uuid[], $10::text[], $11::text[],
+        $12::text[], $13::text[], $14::text[], $15::bigint[], $16::smallint[],
+        $17::timestamptz[])
+        AS x(session_id, epoch, version, event_id, patch, paths, op_id, device_id,
+            active_device, lease_fence, outcome, committed_at)
+), o AS (
+    INSERT INTO outbox (event_id, routing_key, payload)
+    SELECT e.event_id, e.routing_key, e.payload
+    FROM unnest($9::uuid[], $18::text[], $19::bytea[]) WITH ORDINALITY
+        AS e(event_id, routing_key, payload, n)
+    ORDER BY e.n
+)
+SELECT pg_notify('syncbridge_outbox', '')
+"""
+
+
 def encode_paths(paths: frozenset[tuple[str, ...]]) -> list[str]:
     return sorted(json.dumps(list(path)) for path in paths)
 
@@ -82,6 +137,13 @@ def _session_uuid(session_id: str) -> uuid.UUID:
     except ValueError:
         # An id that cannot exist is simply not found: no oracle for guessing.
         raise NotFound("session not found") from None
+
+
+def _check_op_id(op_id: str) -> None:
+    if not op_id:
+        raise InvalidArgument("op_id: required")
+    if len(op_id) > MAX_OP_ID_LENGTH:
+        raise InvalidArgument(f"op_id: longer than {MAX_OP_ID_LENGTH} characters")
 
 
 def _session(row: asyncpg.Record) -> SessionRecord:
@@ -248,93 +310,229 @@ class Store:
             )
             return written, written.session, False
 
-    async def apply_update(
-        self,
-        user_id: str,
-        session_id: str,
-        *,
-        device_id: str,
-        op_id: str,
-        base_version: int,
-        epoch: int,
-        patch: Any,
-        require_lease: bool,
-        expected_fence: int = 0,
-    ) -> Written:
-        """Applies a merge patch (see rebase.py for when a stale one is accepted)."""
-        if not op_id:
-            raise InvalidArgument("op_id: required")
+    def check_update(self, request: UpdateRequest) -> None:
+        """Refuses a malformed update before it joins a batch."""
+        _check_op_id(request.op_id)
         try:
-            merge_patch.validate_patch(patch)
+            merge_patch.validate_patch(request.patch)
         except merge_patch.PatchError as error:
             raise InvalidArgument(str(error)) from None
-        if merge_patch.json_size(patch) > self._max_patch:
+        if merge_patch.json_size(request.patch) > self._max_patch:
             raise TooLarge(f"patch_json: larger than {self._max_patch} bytes")
-        async with self._pool.acquire() as conn, conn.transaction():
-            row = await self._lock(conn, user_id, session_id)
-            current = _session(row)
-            replay = await self._replay(conn, current, op_id)
-            if replay is not None:
-                return replay
-            if epoch != current.epoch:
-                raise Conflict(
-                    f"epoch: the session is in epoch {current.epoch}, not {epoch}",
-                    version=current.version,
-                    epoch=current.epoch,
-                    code="epoch_mismatch",
-                )
-            if require_lease and current.active_device != device_id:
-                raise LeaseRequired(f"device {device_id!r} does not hold the active-device lease")
-            if require_lease and expected_fence and expected_fence != current.lease_fence:
-                raise LeaseRequired(
-                    f"expected_fence {expected_fence} is stale (lease fence {current.lease_fence})"
-                )
-            paths = merge_patch.changed_paths(patch)
-            since = await self._since(conn, current, base_version)
+
+    async def apply_updates(
+        self, requests: Sequence[UpdateRequest]
+    ) -> list[Written | BaseException | Retry]:
+        """Applies checked updates in one transaction, in order; one answer each.
+
+        An answer is the committed (or replayed) change, the update's refusal,
+        or RETRY when another transaction holds its session's row.
+        """
+        try:
+            return await self._apply_batch(requests)
+        except asyncpg.PostgresConnectionError:
+            raise
+        except asyncpg.PostgresError:
+            if len(requests) == 1:
+                raise
+        # One update PostgreSQL refuses must not fail its neighbours: each alone.
+        answers: list[Written | BaseException | Retry] = []
+        for request in requests:
             try:
-                decision = rebase.decide(
-                    base_version,
-                    current.version,
-                    paths,
-                    since,
-                    history_complete=len(since) == max(current.version - base_version, 0),
+                answers += await self._apply_batch([request])
+            except asyncpg.PostgresConnectionError:
+                raise
+            except asyncpg.PostgresError as error:
+                answers.append(error)
+        return answers
+
+    async def _apply_batch(
+        self, requests: Sequence[UpdateRequest]
+    ) -> list[Written | BaseException | Retry]:
+        answers: list[Written | BaseException | Retry | None] = [None] * len(requests)
+        ids: list[uuid.UUID | None] = []
+        for i, request in enumerate(requests):
+            try:
+                ids.append(_session_uuid(request.session_id))
+            except NotFound as error:
+                ids.append(None)
+                answers[i] = error
+        wanted = list({sid for sid in ids if sid is not None})
+        if not wanted:
+            return cast(list[Written | BaseException | Retry], answers)
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(_LOCK_MANY, wanted)
+            current = {row["session_id"]: _session(row) for row in rows}
+            skipped = [sid for sid in wanted if sid not in current]
+            busy = {r["session_id"] for r in await conn.fetch(_LIVE, skipped)} if skipped else set()
+            mine = [
+                (sid, request.op_id)
+                for sid, request in zip(ids, requests, strict=True)
+                if sid in current and current[sid].user_id == request.user_id
+            ]
+            replays = {
+                (row["session_id"], row["op_id"]): row
+                for row in await conn.fetch(
+                    _BY_OP_IDS, [sid for sid, _ in mine], [op for _, op in mine]
                 )
-            except rebase.FutureBaseError:
-                raise Conflict(
-                    f"base_version {base_version} is ahead of the session ({current.version})",
-                    version=current.version,
-                    epoch=current.epoch,
-                ) from None
-            if decision.outcome == "conflict":
-                raise Conflict(
-                    f"base_version {base_version} is stale and overlaps later changes"
-                    f" (current version {current.version})",
-                    version=current.version,
-                    epoch=current.epoch,
+            }
+            committed = {sid: session.version for sid, session in current.items()}
+            made: dict[uuid.UUID, list[rebase.ChangeSummary]] = {}
+            done: dict[tuple[uuid.UUID, str], Written] = {}
+            for i, (sid, request) in enumerate(zip(ids, requests, strict=True)):
+                if sid is None:
+                    continue
+                session = current.get(sid)
+                if sid in busy:
+                    answers[i] = RETRY
+                    continue
+                if session is None or session.user_id != request.user_id:
+                    answers[i] = NotFound("session not found")
+                    continue
+                if (sid, request.op_id) in done:
+                    answers[i] = dataclasses.replace(done[sid, request.op_id], replayed=True)
+                    continue
+                replay = replays.get((sid, request.op_id))
+                if replay is not None:
+                    answers[i] = Written(_change(replay, session.user_id), session, replayed=True)
+                    continue
+                try:
+                    since = await self._history(
+                        conn, session, request.base_version, committed[sid], made.get(sid, [])
+                    )
+                    written = self._updated(session, rows[0]["now"], request, since)
+                except StoreError as error:
+                    answers[i] = error
+                    continue
+                answers[i] = done[sid, request.op_id] = written
+                current[sid] = written.session
+                made.setdefault(sid, []).append(
+                    rebase.ChangeSummary(
+                        version=written.change.version, kind="update", paths=written.change.paths
+                    )
                 )
-            state = merge_patch.apply_merge_patch(current.state, patch)
-            if not isinstance(state, dict):
-                raise InvalidArgument("patch_json: the state must stay a JSON object")
-            self._check_state_size(state)
-            return await self._write(
-                conn,
-                current,
-                row["now"],
-                kind="update",
-                device_id=device_id,
-                op_id=op_id,
-                patch=patch,
-                paths=paths,
-                outcome=decision.outcome,
-                state=state,
+            if done:
+                await self._write_updates(conn, list(done.values()), current)
+        return cast(list[Written | BaseException | Retry], answers)
+
+    async def _history(
+        self,
+        conn: asyncpg.Connection,
+        session: SessionRecord,
+        base_version: int,
+        committed: int,
+        made: list[rebase.ChangeSummary],
+    ) -> list[rebase.ChangeSummary]:
+        """The changes after `base_version`: committed ones, then this batch's."""
+        if base_version >= session.version:
+            return []
+        earlier = await self._since(conn, session, base_version) if base_version < committed else []
+        return earlier + [change for change in made if change.version > base_version]
+
+    def _updated(
+        self,
+        current: SessionRecord,
+        now: dt.datetime,
+        request: UpdateRequest,
+        since: list[rebase.ChangeSummary],
+    ) -> Written:
+        """The rules of one update against the session as it stands (pure)."""
+        if request.epoch != current.epoch:
+            raise Conflict(
+                f"epoch: the session is in epoch {current.epoch}, not {request.epoch}",
+                version=current.version,
+                epoch=current.epoch,
+                code="epoch_mismatch",
             )
+        if request.require_lease and current.active_device != request.device_id:
+            raise LeaseRequired(
+                f"device {request.device_id!r} does not hold the active-device lease"
+            )
+        if (
+            request.require_lease
+            and request.expected_fence
+            and request.expected_fence != current.lease_fence
+        ):
+            raise LeaseRequired(
+                f"expected_fence {request.expected_fence} is stale"
+                f" (lease fence {current.lease_fence})"
+            )
+        paths = merge_patch.changed_paths(request.patch)
+        base_version = request.base_version
+        try:
+            decision = rebase.decide(
+                base_version,
+                current.version,
+                paths,
+                since,
+                history_complete=len(since) == max(current.version - base_version, 0),
+            )
+        except rebase.FutureBaseError:
+            raise Conflict(
+                f"base_version {base_version} is ahead of the session ({current.version})",
+                version=current.version,
+                epoch=current.epoch,
+            ) from None
+        if decision.outcome == "conflict":
+            raise Conflict(
+                f"base_version {base_version} is stale and overlaps later changes"
+                f" (current version {current.version})",
+                version=current.version,
+                epoch=current.epoch,
+            )
+        state = merge_patch.apply_merge_patch(current.state, request.patch)
+        if not isinstance(state, dict):
+            raise InvalidArgument("patch_json: the state must stay a JSON object")
+        self._check_state_size(state)
+        return self._next(
+            current,
+            now,
+            kind="update",
+            device_id=request.device_id,
+            op_id=request.op_id,
+            patch=request.patch,
+            paths=paths,
+            outcome=decision.outcome,
+            state=state,
+        )
+
+    async def _write_updates(
+        self,
+        conn: asyncpg.Connection,
+        written: list[Written],
+        sessions: dict[uuid.UUID, SessionRecord],
+    ) -> None:
+        # Several updates of one session: its row takes the last state.
+        final = [sessions[sid] for sid in {uuid.UUID(w.session.session_id): 0 for w in written}]
+        changes = [w.change for w in written]
+        await conn.execute(
+            _WRITE_UPDATES,
+            [uuid.UUID(s.session_id) for s in final],
+            [json.dumps(s.state) for s in final],
+            [s.version for s in final],
+            [s.updated_at for s in final],
+            [s.expires_at for s in final],
+            [uuid.UUID(c.session_id) for c in changes],
+            [c.epoch for c in changes],
+            [c.version for c in changes],
+            [uuid.UUID(c.event_id) for c in changes],
+            [json.dumps(c.patch) for c in changes],
+            [json.dumps(encode_paths(c.paths)) for c in changes],
+            [c.op_id for c in changes],
+            [c.device_id for c in changes],
+            [c.active_device for c in changes],
+            [c.lease_fence for c in changes],
+            [OUTCOMES.index(c.outcome) for c in changes],
+            [c.committed_at for c in changes],
+            [events.routing_key(c.user_id) for c in changes],
+            [events.encode(c) for c in changes],
+        )
 
     async def handoff(
         self, user_id: str, session_id: str, *, device_id: str, to_device: str, op_id: str
     ) -> Written:
         """Moves the active-device lease to `to_device`, bumping the fence."""
-        if not op_id:
-            raise InvalidArgument("op_id: required")
+        _check_op_id(op_id)
         if not to_device:
             raise InvalidArgument("to_device: required")
         async with self._pool.acquire() as conn, conn.transaction():
@@ -459,9 +657,8 @@ class Store:
             return None
         return Written(_change(row, current.user_id), current, replayed=True)
 
-    async def _write(
+    def _next(
         self,
-        conn: asyncpg.Connection,
         current: SessionRecord,
         now: dt.datetime,
         *,
@@ -476,6 +673,7 @@ class Store:
         lease_fence: int | None = None,
         devices: tuple[str, ...] | None = None,
     ) -> Written:
+        """The session and change one more transition makes (pure: nothing written)."""
         session = dataclasses.replace(
             current,
             state=current.state if state is None else state,
@@ -502,6 +700,14 @@ class Store:
             outcome=outcome,
             committed_at=now,
         )
+        return Written(change, session)
+
+    async def _write(
+        self, conn: asyncpg.Connection, current: SessionRecord, now: dt.datetime, **fields: Any
+    ) -> Written:
+        """Commits the next change of one session (see _next) with one statement."""
+        written = self._next(current, now, **fields)
+        session, change = written.session, written.change
         await conn.execute(
             _WRITE,
             uuid.UUID(session.session_id),
@@ -514,13 +720,13 @@ class Store:
             now,
             session.expires_at,
             uuid.UUID(change.event_id),
-            KINDS.index(kind),
-            json.dumps(patch) if patch is not None else None,
-            encode_paths(paths),
-            op_id,
-            device_id,
-            OUTCOMES.index(outcome),
+            KINDS.index(change.kind),
+            json.dumps(change.patch) if change.patch is not None else None,
+            encode_paths(change.paths),
+            change.op_id,
+            change.device_id,
+            OUTCOMES.index(change.outcome),
             events.routing_key(session.user_id),
             events.encode(change),
         )
-        return Written(change, session)
+        return written

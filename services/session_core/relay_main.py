@@ -1,0 +1,63 @@
+"""The outbox relay as a process of its own: `python3.11 -m services.session_core.relay_main`.
+
+Core runs the relay in-process by default (one process serves a laptop).
+Under load it is better apart: publishing is most of a write's CPU after the
+commit, and in its own process it no longer shares core's event loop with
+gRPC. Core then runs with SYNCBRIDGE_CORE_RELAY_IN_PROCESS=false. It reads the
+same SYNCBRIDGE_CORE_* settings; several may run, one leads (advisory lock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+
+from prometheus_client import Counter
+
+from libs.config.settings import ConfigError, load_config
+from libs.log.configure import configure_logging
+from libs.metrics.exposition import serve
+from libs.metrics.registry import new_registry
+from services.session_core.config import CoreConfig
+from services.session_core.relay import OutboxRelay
+
+
+async def run(config: CoreConfig, published: Counter) -> None:
+    """Relays until SIGTERM or SIGINT; a batch in flight finishes first."""
+    relay = OutboxRelay(config.pg_dsn, config.amqp_url, on_published=published.inc)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await relay.run(stop)
+
+
+def main() -> int:
+    try:
+        config = load_config(CoreConfig, os.environ, prefix="SYNCBRIDGE_CORE_")
+    except ConfigError as error:
+        print(f"outbox-relay: configuration error: {error}", file=sys.stderr)
+        return 2
+    configure_logging("outbox-relay", config.log_level)
+    registry = new_registry()
+    published = Counter(
+        "syncbridge_core_outbox_published_total", "Events confirmed by RabbitMQ.", registry=registry
+    )
+    try:
+        metrics = serve(registry, config.grpc_host, config.metrics_port)
+    except OSError as error:
+        print(
+            f"outbox-relay: SYNCBRIDGE_CORE_METRICS_PORT: cannot listen: {error}", file=sys.stderr
+        )
+        return 2
+    try:
+        asyncio.run(run(config, published))
+    finally:
+        metrics.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
