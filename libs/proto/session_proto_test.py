@@ -9,6 +9,7 @@ def test_service_has_every_operation() -> None:
         "OpenSession",
         "GetSession",
         "ApplyUpdate",
+        "ApplyUpdates",
         "Handoff",
         "ChangesSince",
         "EndSession",

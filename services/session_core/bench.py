@@ -36,8 +36,11 @@ from pathlib import Path
 
 import asyncpg
 import grpc
+from prometheus_client import CollectorRegistry
 
+from libs.metrics.rpc import rpc_metrics
 from services.session_core.harness import wait_serving
+from services.ws_edge.core_client import CoreClient
 from syncbridge.session.v1 import session_pb2, session_pb2_grpc
 from tools.servers import servers
 
@@ -146,8 +149,17 @@ def _env(dsn: str, port: int, relay_in_process: bool) -> dict[str, str]:
 
 
 async def _drive(
-    stub: session_pb2_grpc.SessionServiceStub, concurrency: int, seconds: float
+    stub: session_pb2_grpc.SessionServiceStub,
+    client: CoreClient | None,
+    concurrency: int,
+    seconds: float,
 ) -> Result:
+    """Writers as devices: each its own user and session, one update at a time.
+
+    With `client` (the edge's CoreClient), updates go to core as the edge
+    sends them: the updates waiting at once share an ApplyUpdates call.
+    Without, each is a unary ApplyUpdate.
+    """
     users = [f"bench-{concurrency}-{n}" for n in range(concurrency)]
     sessions = [
         (
@@ -160,28 +172,42 @@ async def _drive(
     ]
     latencies: list[float] = []
     stop_at = time.perf_counter() + seconds
-    payload = json.dumps({"cursor": {"track": 7, "position": 12345}, "mode": "play"})
+    patch = {"cursor": {"track": 7, "position": 12345}, "mode": "play"}
+    payload = json.dumps(patch)
+
+    async def apply(user: str, session: session_pb2.Session, n: int, version: int) -> int:
+        if client is not None:
+            answer = await client.apply_update(
+                user,
+                session_id=session.session_id,
+                device_id="d",
+                op_id=f"{n}",
+                base_version=version,
+                epoch=session.epoch,
+                patch=patch,
+            )
+            return int(answer.change.version)
+        reply = await stub.ApplyUpdate(
+            session_pb2.ApplyUpdateRequest(
+                session_id=session.session_id,
+                device_id="d",
+                op_id=f"{n}",
+                base_version=version,
+                epoch=session.epoch,
+                patch_json=payload,
+            ),
+            metadata=(("x-syncbridge-user", user),),
+            timeout=10,
+        )
+        return int(reply.change.version)
 
     async def writer(user: str, session: session_pb2.Session) -> None:
-        metadata = (("x-syncbridge-user", user),)
         version = session.version
         n = 0
         while time.perf_counter() < stop_at:
             started = time.perf_counter()
-            reply = await stub.ApplyUpdate(
-                session_pb2.ApplyUpdateRequest(
-                    session_id=session.session_id,
-                    device_id="d",
-                    op_id=f"{n}",
-                    base_version=version,
-                    epoch=session.epoch,
-                    patch_json=payload,
-                ),
-                metadata=metadata,
-                timeout=10,
-            )
+            version = await apply(user, session, n, version)
             latencies.append(time.perf_counter() - started)
-            version = reply.change.version
             n += 1
 
     started = time.perf_counter()
@@ -252,7 +278,7 @@ def _pgbench(dsn: str, workload: str, concurrency: int, seconds: float) -> float
     return float(match.group(1))
 
 
-async def main_async(seconds: float, levels: list[int], relay_in_process: bool) -> int:
+async def main_async(seconds: float, levels: list[int], relay_in_process: bool, unary: bool) -> int:
     servers.start(servers.NAMES)
     servers.redis_command("FLUSHDB", db=BENCH_REDIS_DB)
     dsn = await _reset_database()
@@ -264,11 +290,21 @@ async def main_async(seconds: float, levels: list[int], relay_in_process: bool) 
         await wait_serving(port, within=60, alive=lambda: processes[0].poll() is None)
         if not relay_in_process:
             processes.append(_start("outbox_relay", env))
+        client = (
+            None
+            if unary
+            else CoreClient(
+                f"127.0.0.1:{port}",
+                deadline=10,
+                attempts=1,
+                metrics=rpc_metrics(CollectorRegistry(), "bench_core"),
+            )
+        )
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = session_pb2_grpc.SessionServiceStub(channel)  # type: ignore[no-untyped-call]
             for level in levels:
                 before = sum(cpu_seconds(p.pid) for p in processes)
-                result = await _drive(stub, level, seconds)
+                result = await _drive(stub, client, level, seconds)
                 await _drain(dsn, result)
                 result.core_cpu = sum(cpu_seconds(p.pid) for p in processes) - before
                 results.append(result)
@@ -279,7 +315,9 @@ async def main_async(seconds: float, levels: list[int], relay_in_process: bool) 
             process.wait(timeout=30)
     await _prepare_pgbench(dsn, max(levels))
     relay = "in core" if relay_in_process else "own process"
-    print(f"\nrelay: {relay}; CPU/op counts core and relay; backlog: outbox rows at the end")
+    calls = "unary ApplyUpdate" if unary else "the edge's CoreClient (ApplyUpdates)"
+    print(f"\ncalls: {calls}; relay: {relay}; CPU/op counts core and relay;")
+    print("backlog: outbox rows left when the writers stopped, drained: until published")
     header = ("clients", "core ups/s", "p50 ms", "p99 ms", "CPU/op", "backlog", "drained")
     print("{:>7} {:>10} {:>7} {:>7} {:>8} {:>7} {:>8}".format(*header), end="")
     print("".join(f" {'pgbench ' + w:>15} {'ratio':>6}" for w in WORKLOADS))
@@ -315,9 +353,17 @@ def main() -> int:
         default="process",
         help="run the outbox relay as its own process (as deployed) or inside core",
     )
+    parser.add_argument(
+        "--calls",
+        choices=("edge", "unary"),
+        default="edge",
+        help="send updates as the edge does (coalesced ApplyUpdates) or one unary call each",
+    )
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
-    return asyncio.run(main_async(args.seconds, levels, args.relay == "in-process"))
+    return asyncio.run(
+        main_async(args.seconds, levels, args.relay == "in-process", args.calls == "unary")
+    )
 
 
 if __name__ == "__main__":

@@ -620,3 +620,61 @@ async def test_claim_device_fails_open_when_redis_is_down(pg_dsn: str, amqp_url:
     async with running_core(config) as running, stub_for(running.port) as client:
         for device in ("a", "b", "c"):
             assert await claim(client, "alice", device, cap=1) == 0
+
+
+def user_update(user: str, session: Any, op_id: str, patch_json: str, base: int = 0) -> Any:
+    return session_pb2.UserUpdate(
+        user_id=user,
+        update=session_pb2.ApplyUpdateRequest(
+            session_id=session.session_id,
+            device_id="phone",
+            op_id=op_id,
+            base_version=base or session.version,
+            epoch=session.epoch,
+            patch_json=patch_json,
+        ),
+    )
+
+
+async def test_apply_updates_answers_every_update_as_apply_update_would(stub: Any) -> None:
+    one, two = await open_session(stub, "alice"), await open_session(stub, "alice")
+    answer = await stub.ApplyUpdates(
+        session_pb2.ApplyUpdatesRequest(
+            updates=[
+                user_update("alice", one, "a", '{"x": 1}'),
+                user_update("mallory", one, "m", '{"x": 666}'),  # not mallory's session
+                user_update("alice", two, "b", '{"y": 2}'),
+                user_update("alice", one, "c", '{"x": 3}'),  # stale, overlaps "a"
+                user_update("", two, "d", '{"y": 4}'),  # no verified user
+                user_update("alice", two, "e", "{not json"),
+                user_update("alice", one, "a", '{"x": 1}'),  # "a" again
+            ]
+        ),
+        timeout=10,
+    )
+    a, stolen, b, stale, anonymous, garbled, again = answer.results
+    assert a.applied.change.version == 2 and not a.applied.replayed
+    assert (stolen.refused.code, stolen.refused.status) == (
+        "session_not_found",
+        grpc.StatusCode.NOT_FOUND.value[0],
+    )
+    assert b.applied.change.version == 2 and b.applied.outcome == session_pb2.UPDATE_OUTCOME_APPLIED
+    assert stale.refused.code == "conflict" and stale.refused.version == 2
+    assert stale.refused.status == grpc.StatusCode.FAILED_PRECONDITION.value[0]
+    assert anonymous.refused.code == "unauthenticated"
+    assert garbled.refused.code == "invalid_argument"
+    assert garbled.refused.message == "patch_json: not valid JSON"
+    assert again.applied.replayed and again.applied.change.event_id == a.applied.change.event_id
+    got = await stub.GetSession(
+        session_pb2.GetSessionRequest(session_id=one.session_id), metadata=as_user("alice")
+    )
+    assert got.version == 2 and json.loads(got.state_json) == {"x": 1}
+
+
+async def test_apply_updates_refuses_an_oversized_call_whole(stub: Any) -> None:
+    session = await open_session(stub, "alice")
+    updates = [user_update("alice", session, f"op-{n}", "{}") for n in range(1001)]
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.ApplyUpdates(session_pb2.ApplyUpdatesRequest(updates=updates), timeout=10)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_code(refused.value) == "invalid_argument"

@@ -6,6 +6,7 @@ to status codes plus a `syncbridge-error` trailer (see session.proto).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import json
@@ -23,7 +24,7 @@ from services.session_core import events, resume
 from services.session_core.cache import Cache
 from services.session_core.records import Conflict, InvalidArgument, StoreError, UpdateRequest
 from services.session_core.store import Store, Written
-from services.session_core.updates import UpdateWriter
+from services.session_core.updates import Applied, UpdateWriter
 from syncbridge.session.v1 import session_pb2, session_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ _STATUS = {
     "conflict": grpc.StatusCode.FAILED_PRECONDITION,
     "epoch_mismatch": grpc.StatusCode.FAILED_PRECONDITION,
     "device_cap": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "unauthenticated": grpc.StatusCode.UNAUTHENTICATED,
 }
 
 _CLAIM_ACTIONS = {
@@ -54,6 +56,47 @@ _CLAIM_ACTIONS = {
     session_pb2.PRESENCE_ACTION_HEARTBEAT: "heartbeat",
     session_pb2.PRESENCE_ACTION_LEAVE: "leave",
 }
+
+
+_BY_VALUE = {status.value[0]: status for status in grpc.StatusCode}
+MAX_BATCH_UPDATES = 1000  # per ApplyUpdates call
+
+
+def refusal_for(error: BaseException) -> session_pb2.UpdateRefusal:
+    """What a call answers for an error it expects (and logs it); re-raises the rest."""
+    if isinstance(error, StoreError):
+        status = _STATUS.get(error.code, grpc.StatusCode.INTERNAL)
+        log.info("refused", extra={"code": error.code})
+        refusal = session_pb2.UpdateRefusal(
+            status=status.value[0], code=error.code, message=error.message
+        )
+        if isinstance(error, Conflict):
+            refusal.version, refusal.epoch = error.version, error.epoch
+        return refusal
+    if isinstance(error, _BACKEND_DOWN):
+        # PostgreSQL unreachable: nothing committed, safe to retry elsewhere.
+        log.warning("postgresql unavailable", extra={"error": type(error).__name__})
+        return session_pb2.UpdateRefusal(
+            status=grpc.StatusCode.UNAVAILABLE.value[0],
+            code="unavailable",
+            message="storage unavailable",
+        )
+    if isinstance(error, asyncpg.PostgresError):
+        # Deadlock, serialization failure, cancelled statement, a value the
+        # database refuses: rolled back, nothing applied.
+        log.warning("transaction aborted", extra={"error": type(error).__name__})
+        return session_pb2.UpdateRefusal(
+            status=grpc.StatusCode.ABORTED.value[0],
+            code="aborted",
+            message="transaction aborted, retry",
+        )
+    raise error
+
+
+class Unauthenticated(StoreError):
+    """An ApplyUpdates item without its verified user."""
+
+    code = "unauthenticated"
 
 
 class DeviceCap(StoreError):
@@ -114,31 +157,17 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
                 )
             try:
                 return await body(user)
-            except StoreError as error:
-                status = _STATUS.get(error.code, grpc.StatusCode.INTERNAL)
-                timing.code = status.name
+            except (StoreError, *_BACKEND_DOWN, asyncpg.PostgresError) as error:
+                refusal = refusal_for(error)
+                timing.code = _BY_VALUE[refusal.status].name
                 trailers: list[tuple[str, str]] = []
                 if isinstance(error, Conflict):
                     trailers = [
                         ("syncbridge-version", str(error.version)),
                         ("syncbridge-epoch", str(error.epoch)),
                     ]
-                log.info("refused", extra={"code": error.code})
-                await self._abort(context, status, error.code, error.message, trailers)
-            except _BACKEND_DOWN as error:
-                # PostgreSQL unreachable: nothing committed, safe to retry elsewhere.
-                timing.code = "UNAVAILABLE"
-                log.warning("postgresql unavailable", extra={"error": type(error).__name__})
                 await self._abort(
-                    context, grpc.StatusCode.UNAVAILABLE, "unavailable", "storage unavailable"
-                )
-            except asyncpg.PostgresError as error:
-                # Deadlock, serialization failure, cancelled statement: rolled
-                # back, nothing applied; ABORTED tells the caller to retry.
-                timing.code = "ABORTED"
-                log.warning("transaction aborted", extra={"error": type(error).__name__})
-                await self._abort(
-                    context, grpc.StatusCode.ABORTED, "aborted", "transaction aborted, retry"
+                    context, _BY_VALUE[refusal.status], refusal.code, refusal.message, trailers
                 )
             raise AssertionError("unreachable")  # abort() always raises
 
@@ -228,25 +257,64 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
         self, request: session_pb2.ApplyUpdateRequest, context: grpc.aio.ServicerContext
     ) -> session_pb2.ApplyUpdateResponse:
         async def body(user: str) -> session_pb2.ApplyUpdateResponse:
-            applied = await self._updates.apply(
-                UpdateRequest(
-                    user_id=user,
-                    session_id=request.session_id,
-                    device_id=request.device_id,
-                    op_id=request.op_id,
-                    base_version=request.base_version,
-                    epoch=request.epoch,
-                    patch=self._json_object("patch_json", request.patch_json),
-                    require_lease=request.require_lease,
-                    expected_fence=request.expected_fence,
-                )
-            )
+            item = session_pb2.UserUpdate(user_id=user, update=request)
+            applied = await self._updates.submit(self._update_request(item))
             return session_pb2.ApplyUpdateResponse(
                 outcome=applied.change.outcome, change=applied.change, replayed=applied.replayed
             )
 
         return await self._call(
             "ApplyUpdate", context, body, session_id=request.session_id, op_id=request.op_id
+        )
+
+    async def ApplyUpdates(
+        self, request: session_pb2.ApplyUpdatesRequest, context: grpc.aio.ServicerContext
+    ) -> session_pb2.ApplyUpdatesResponse:
+        with self._rpc.time("ApplyUpdates"), bind(rpc="ApplyUpdates"):
+            if len(request.updates) > MAX_BATCH_UPDATES:
+                await self._abort(
+                    context,
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    "invalid_argument",
+                    f"updates: at most {MAX_BATCH_UPDATES} per call",
+                )
+            results = [session_pb2.ApplyUpdateResult() for _ in request.updates]
+            waiting: list[tuple[int, asyncio.Future[Applied]]] = []
+            for i, item in enumerate(request.updates):
+                try:
+                    waiting.append((i, self._updates.submit(self._update_request(item))))
+                except StoreError as error:
+                    results[i].refused.CopyFrom(refusal_for(error))
+            # Futures, not tasks: every update joins the group commit at once,
+            # and a cancelled call (deadline) cancels the ones not yet run.
+            outcomes = await asyncio.gather(*(w for _, w in waiting), return_exceptions=True)
+            for (i, _), outcome in zip(waiting, outcomes, strict=True):
+                if isinstance(outcome, BaseException):
+                    results[i].refused.CopyFrom(refusal_for(outcome))
+                else:
+                    results[i].applied.CopyFrom(
+                        session_pb2.ApplyUpdateResponse(
+                            outcome=outcome.change.outcome,
+                            change=outcome.change,
+                            replayed=outcome.replayed,
+                        )
+                    )
+            return session_pb2.ApplyUpdatesResponse(results=results)
+
+    def _update_request(self, item: session_pb2.UserUpdate) -> UpdateRequest:
+        if not item.user_id:
+            raise Unauthenticated("user_id: required (the verified user of this update)")
+        update = item.update
+        return UpdateRequest(
+            user_id=item.user_id,
+            session_id=update.session_id,
+            device_id=update.device_id,
+            op_id=update.op_id,
+            base_version=update.base_version,
+            epoch=update.epoch,
+            patch=self._json_object("patch_json", update.patch_json),
+            require_lease=update.require_lease,
+            expected_fence=update.expected_fence,
         )
 
     async def Handoff(

@@ -20,9 +20,9 @@ from typing import Any, cast
 
 import asyncpg
 
+from libs.batching.group_commit import RETRY, Retry
 from libs.merge_patch import merge_patch
 from services.session_core import events, rebase
-from services.session_core.batching import RETRY, Retry
 from services.session_core.records import (
     KINDS,
     OUTCOMES,

@@ -10,8 +10,8 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
+from libs.batching.group_commit import RETRY
 from services.session_core import migrate
-from services.session_core.batching import RETRY
 from services.session_core.records import (
     Conflict,
     InvalidArgument,

@@ -9,11 +9,12 @@ update refused (conflict, lease, a value PostgreSQL rejects) fails alone.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from libs.batching.group_commit import GroupCommit, Retry
 from services.session_core import events
-from services.session_core.batching import GroupCommit, Retry
 from services.session_core.cache import Cache
 from services.session_core.records import UpdateRequest
 from services.session_core.store import Store
@@ -47,10 +48,14 @@ class UpdateWriter:
             self._run, max_batch=max_batch, max_inflight=max_inflight
         )
 
-    async def apply(self, request: UpdateRequest) -> Applied:
-        """Commits one update (or replays its op_id); raises its refusal."""
+    def submit(self, request: UpdateRequest) -> asyncio.Future[Applied]:
+        """Checks one update at once (raising its refusal) and joins it to a batch.
+
+        The answer, awaited: its commit (or the replay of its op_id), or its
+        refusal raised.
+        """
         self._store.check_update(request)
-        return await self.batches.submit(request)
+        return self.batches.submit(request)
 
     async def _run(self, requests: list[UpdateRequest]) -> list[Applied | BaseException | Retry]:
         self._on_batch(len(requests))

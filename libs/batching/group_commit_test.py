@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from services.session_core.batching import RETRY, GroupCommit, Retry
+from libs.batching.group_commit import RETRY, GroupCommit, Retry
 
 pytestmark = pytest.mark.asyncio
 
@@ -42,7 +42,7 @@ async def test_jobs_arriving_during_a_batch_form_the_next_one() -> None:
     run = Recorder()
     run.gate.clear()
     commit: GroupCommit[int, int] = GroupCommit(run, max_batch=4, max_inflight=1)
-    calls = [asyncio.create_task(commit.submit(n)) for n in range(10)]
+    calls = [commit.submit(n) for n in range(10)]
     await settle()
     assert run.batches == [[0]]  # started alone, the rest queued behind it
     run.gate.set()
@@ -54,7 +54,7 @@ async def test_batches_run_side_by_side_up_to_max_inflight() -> None:
     run = Recorder()
     run.gate.clear()
     commit: GroupCommit[int, int] = GroupCommit(run, max_batch=100, max_inflight=2)
-    calls = [asyncio.create_task(commit.submit(n)) for n in range(5)]
+    calls = [commit.submit(n) for n in range(5)]
     await settle()
     assert run.batches == [[0], [1]]
     run.gate.set()
@@ -83,9 +83,9 @@ async def test_a_failed_batch_fails_each_of_its_callers_and_the_next_batch_runs(
         return await run(jobs)
 
     commit: GroupCommit[int, int] = GroupCommit(failing, max_batch=10, max_inflight=1)
-    first = asyncio.create_task(commit.submit(1))
+    first = commit.submit(1)
     await settle()
-    queued = [asyncio.create_task(commit.submit(n)) for n in (2, 3)]  # one batch: [2, 3]
+    queued = [commit.submit(n) for n in (2, 3)]  # one batch: [2, 3]
     run.gate.set()
     assert await first == 10
     for call in queued:
@@ -98,10 +98,10 @@ async def test_a_caller_that_gave_up_before_its_batch_is_never_run() -> None:
     run = Recorder()
     run.gate.clear()
     commit: GroupCommit[int, int] = GroupCommit(run, max_batch=10, max_inflight=1)
-    first = asyncio.create_task(commit.submit(1))
+    first = commit.submit(1)
     await settle()
-    gone = asyncio.create_task(commit.submit(2))
-    kept = asyncio.create_task(commit.submit(3))
+    gone = commit.submit(2)
+    kept = commit.submit(3)
     await settle()
     gone.cancel()  # its deadline passed while it waited for a batch
     run.gate.set()

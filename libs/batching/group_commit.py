@@ -56,12 +56,16 @@ class GroupCommit(Generic[J, R]):
     def queued(self) -> int:
         return len(self._queue)
 
-    async def submit(self, job: J) -> R:
-        """Runs `job` in some batch and returns its result (or raises its error)."""
+    def submit(self, job: J) -> asyncio.Future[R]:
+        """Queues `job` at once; the future is its result (or raises its error).
+
+        Cancelling the future is giving up: the job is dropped unless its
+        batch already started.
+        """
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.append((job, future))
         self._start_batches()
-        return await future
+        return future
 
     def _start_batches(self) -> None:
         while self._inflight < self._max_inflight:

@@ -1,0 +1,115 @@
+"""The edge's core client against a real core: updates coalesce, answers stay per update."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from prometheus_client import CollectorRegistry
+
+from libs.metrics.rpc import rpc_metrics
+from services.session_core.harness import core_config, running_core
+from services.session_core.server import Running
+from services.ws_edge.core_client import CoreClient, CoreError
+
+pytest_plugins = ("libs.testing.fixtures",)
+pytestmark = pytest.mark.asyncio
+
+
+@pytest_asyncio.fixture
+async def core(pg_dsn: str, redis_url: str, amqp_url: str) -> AsyncIterator[Running]:
+    async with running_core(core_config(pg_dsn, redis_url, amqp_url)) as running:
+        yield running
+
+
+def calls(registry: CollectorRegistry, method: str) -> float:
+    value = registry.get_sample_value(
+        "syncbridge_edge_core_latency_seconds_count", {"method": method, "code": "OK"}
+    )
+    return value or 0.0
+
+
+def client_for(port: int, registry: CollectorRegistry, **options: Any) -> CoreClient:
+    metrics = rpc_metrics(registry, "syncbridge_edge_core")
+    return CoreClient(f"127.0.0.1:{port}", deadline=5, attempts=3, metrics=metrics, **options)
+
+
+async def test_concurrent_updates_of_many_users_share_calls_and_keep_their_answers(
+    core: Running,
+) -> None:
+    registry = CollectorRegistry()
+    client = client_for(core.port, registry, max_inflight=1)
+    try:
+        users = [f"user-{n}" for n in range(40)]
+        sessions = [(await client.open_session(user, "phone")).session for user in users]
+        answers = await asyncio.gather(
+            *(
+                client.apply_update(
+                    user,
+                    session_id=session.session_id,
+                    device_id="phone",
+                    op_id="op-1",
+                    base_version=session.version,
+                    epoch=session.epoch,
+                    patch={"n": n},
+                )
+                for n, (user, session) in enumerate(zip(users, sessions, strict=True))
+            )
+        )
+        assert [a.change.version for a in answers] == [2] * 40
+        assert [a.change.user_id for a in answers] == users
+        assert [a.change.patch_json for a in answers] == [f'{{"n":{n}}}' for n in range(40)]
+        # One call went out at once; the 39 that waited for it shared what followed.
+        assert 2 <= calls(registry, "ApplyUpdates") < 10
+    finally:
+        await client.close()
+
+
+async def test_a_refused_update_fails_as_apply_update_would_and_alone(core: Running) -> None:
+    client = client_for(core.port, CollectorRegistry())
+    try:
+        session = (await client.open_session("alice", "phone")).session
+        fields: dict[str, Any] = {
+            "session_id": session.session_id,
+            "device_id": "phone",
+            "epoch": session.epoch,
+        }
+        first, stale, stolen = await asyncio.gather(
+            client.apply_update("alice", op_id="1", base_version=1, patch={"x": 1}, **fields),
+            client.apply_update("alice", op_id="2", base_version=0, patch={"x": 2}, **fields),
+            client.apply_update("mallory", op_id="3", base_version=1, patch={"y": 1}, **fields),
+            return_exceptions=True,
+        )
+        assert not isinstance(first, BaseException) and first.change.version == 2
+        assert isinstance(stale, CoreError) and stale.code == "conflict"
+        assert stale.status == "FAILED_PRECONDITION"
+        assert stale.trailers["syncbridge-version"] == "2"
+        assert stale.trailers["syncbridge-epoch"] == str(session.epoch)
+        assert isinstance(stolen, CoreError) and stolen.code == "session_not_found"
+    finally:
+        await client.close()
+
+
+async def test_core_gone_is_unavailable_within_the_deadline(core: Running) -> None:
+    client = client_for(core.port, CollectorRegistry())
+    try:
+        session = (await client.open_session("alice", "phone")).session
+        await core.server.stop(0)  # core gone; the fixture still cleans up the rest
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(CoreError) as gone:
+            await client.apply_update(
+                "alice",
+                session_id=session.session_id,
+                device_id="phone",
+                op_id="late",
+                base_version=1,
+                epoch=session.epoch,
+                patch={"x": 1},
+            )
+        assert gone.value.code == "unavailable"
+        assert asyncio.get_running_loop().time() - started < 5.5
+    finally:
+        await client.close()
