@@ -69,6 +69,27 @@ def _refused(refusal: session_pb2.UpdateRefusal) -> CoreError:
     return CoreError(refusal.code or "internal", status, refusal.message or status, trailers)
 
 
+# Placeholder for an answer _apply_batch has not filled yet (never returned).
+_NO_ANSWER = CoreError("internal", "UNKNOWN", "no answer")
+
+
+def chunks(sizes: list[int], limit: int) -> list[list[int]]:
+    """Indexes of `sizes` in order, grouped so that no group's total passes `limit`.
+
+    An ApplyUpdates call must stay under core's gRPC message limit (which
+    fits any single update): one item bigger than `limit` goes alone.
+    """
+    groups: list[list[int]] = []
+    total = limit + 1
+    for i, size in enumerate(sizes):
+        if total + size > limit:
+            groups.append([])
+            total = 0
+        groups[-1].append(i)
+        total += size
+    return groups
+
+
 def _error_from(error: grpc.aio.AioRpcError) -> CoreError:
     trailers = {str(k): str(v) for k, v in (error.trailing_metadata() or ())}
     status = error.code()
@@ -103,6 +124,7 @@ class CoreClient:
         max_message_bytes: int = 8 * 1024 * 1024,
         max_batch: int = 256,
         max_inflight: int = 4,
+        max_call_bytes: int = 256 * 1024,
         sleep: Callable[[float], Any] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -119,6 +141,7 @@ class CoreClient:
         self._updates: GroupCommit[
             tuple[str, session_pb2.ApplyUpdateRequest], session_pb2.ApplyUpdateResponse
         ] = GroupCommit(self._apply_batch, max_batch=max_batch, max_inflight=max_inflight)
+        self._max_call_bytes = max_call_bytes
 
     async def close(self) -> None:
         await self._channel.close()
@@ -211,6 +234,20 @@ class CoreClient:
     async def _apply_batch(
         self, items: list[tuple[str, session_pb2.ApplyUpdateRequest]]
     ) -> list[session_pb2.ApplyUpdateResponse | BaseException | Retry]:
+        """The waiting updates in as few ApplyUpdates calls as message sizes allow."""
+        groups = chunks([request.ByteSize() for _, request in items], self._max_call_bytes)
+        answers = await asyncio.gather(*(self._apply_call([items[i] for i in g]) for g in groups))
+        ordered: list[session_pb2.ApplyUpdateResponse | BaseException | Retry] = [
+            _NO_ANSWER for _ in items
+        ]
+        for group, answer in zip(groups, answers, strict=True):
+            for i, outcome in zip(group, answer, strict=True):
+                ordered[i] = outcome
+        return ordered
+
+    async def _apply_call(
+        self, items: list[tuple[str, session_pb2.ApplyUpdateRequest]]
+    ) -> list[session_pb2.ApplyUpdateResponse | BaseException | Retry]:
         """One ApplyUpdates call for the waiting updates, with ApplyUpdate's retry rules.
 
         The batch shares one deadline. What core did not answer (the call
@@ -219,7 +256,7 @@ class CoreClient:
         """
         budget = retry.Budget(self._deadline, self._clock)
         answers: list[session_pb2.ApplyUpdateResponse | BaseException | Retry] = [
-            CoreError("internal", "UNKNOWN", "no answer") for _ in items
+            _NO_ANSWER for _ in items
         ]
         pending = list(range(len(items)))
         attempt = 0

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from libs.metrics.rpc import rpc_metrics
 from services.session_core.harness import core_config, running_core
 from services.session_core.server import Running
-from services.ws_edge.core_client import CoreClient, CoreError
+from services.ws_edge.core_client import CoreClient, CoreError, chunks
 
 pytest_plugins = ("libs.testing.fixtures",)
 pytestmark = pytest.mark.asyncio
@@ -77,13 +77,15 @@ async def test_a_refused_update_fails_as_apply_update_would_and_alone(core: Runn
             "device_id": "phone",
             "epoch": session.epoch,
         }
-        first, stale, stolen = await asyncio.gather(
-            client.apply_update("alice", op_id="1", base_version=1, patch={"x": 1}, **fields),
-            client.apply_update("alice", op_id="2", base_version=0, patch={"x": 2}, **fields),
-            client.apply_update("mallory", op_id="3", base_version=1, patch={"y": 1}, **fields),
+        first = await client.apply_update(
+            "alice", op_id="1", base_version=1, patch={"x": 1}, **fields
+        )
+        assert first.change.version == 2
+        stale, stolen = await asyncio.gather(  # one call, two refusals
+            client.apply_update("alice", op_id="2", base_version=1, patch={"x": 2}, **fields),
+            client.apply_update("mallory", op_id="3", base_version=2, patch={"y": 1}, **fields),
             return_exceptions=True,
         )
-        assert not isinstance(first, BaseException) and first.change.version == 2
         assert isinstance(stale, CoreError) and stale.code == "conflict"
         assert stale.status == "FAILED_PRECONDITION"
         assert stale.trailers["syncbridge-version"] == "2"
@@ -111,5 +113,39 @@ async def test_core_gone_is_unavailable_within_the_deadline(core: Running) -> No
             )
         assert gone.value.code == "unavailable"
         assert asyncio.get_running_loop().time() - started < 5.5
+    finally:
+        await client.close()
+
+
+async def test_chunks_keep_order_and_stay_under_the_limit() -> None:
+    assert chunks([], 10) == []
+    assert chunks([4, 4, 4, 4], 10) == [[0, 1], [2, 3]]
+    assert chunks([3, 20, 3], 10) == [[0], [1], [2]]  # too big for any group: alone
+    assert chunks([10, 1], 10) == [[0], [1]]
+
+
+async def test_updates_too_big_for_one_call_together_go_in_several(core: Running) -> None:
+    registry = CollectorRegistry()
+    client = client_for(core.port, registry, max_inflight=1)
+    try:
+        users = [f"user-{n}" for n in range(30)]
+        sessions = [(await client.open_session(user, "phone")).session for user in users]
+        big = "x" * 40_000  # 30 of these: 1.2 MB, above core's message limit for one call
+        answers = await asyncio.gather(
+            *(
+                client.apply_update(
+                    user,
+                    session_id=session.session_id,
+                    device_id="phone",
+                    op_id="big",
+                    base_version=session.version,
+                    epoch=session.epoch,
+                    patch={"blob": big},
+                )
+                for user, session in zip(users, sessions, strict=True)
+            )
+        )
+        assert [a.change.version for a in answers] == [2] * 30
+        assert calls(registry, "ApplyUpdates") >= 1 + 29 * 40_000 // (256 * 1024)
     finally:
         await client.close()
