@@ -40,6 +40,7 @@ class GroupCommit(Generic[J, R]):
         max_batch: int = 128,
         max_inflight: int = 2,
         retry_delay: float = 0.002,
+        max_retry_delay: float = 0.2,
     ) -> None:
         if max_batch < 1 or max_inflight < 1:
             raise ValueError("max_batch and max_inflight must be at least 1")
@@ -47,6 +48,8 @@ class GroupCommit(Generic[J, R]):
         self._max_batch = max_batch
         self._max_inflight = max_inflight
         self._retry_delay = retry_delay
+        self._max_retry_delay = max_retry_delay
+        self._retries: dict[asyncio.Future[R], int] = {}
         self._queue: list[tuple[J, asyncio.Future[R]]] = []
         self._inflight = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -69,13 +72,18 @@ class GroupCommit(Generic[J, R]):
 
     def _start_batches(self) -> None:
         while self._inflight < self._max_inflight:
-            # Callers that gave up are dropped here, before their job runs.
-            while self._queue and self._queue[0][1].done():
-                self._queue.pop(0)
             if not self._queue:
                 return
-            batch = [item for item in self._queue[: self._max_batch] if not item[1].done()]
+            chosen = self._queue[: self._max_batch]
             del self._queue[: self._max_batch]
+            batch = []
+            for item in chosen:
+                if item[1].done():  # its caller gave up: dropped before its job runs
+                    self._retries.pop(item[1], None)
+                else:
+                    batch.append(item)
+            if not batch:
+                continue
             self._inflight += 1
             task = asyncio.create_task(self._run_batch(batch))
             self._tasks.add(task)
@@ -91,25 +99,36 @@ class GroupCommit(Generic[J, R]):
             for item, outcome in zip(batch, outcomes, strict=True):
                 future = item[1]
                 if future.done():
+                    self._retries.pop(future, None)
                     continue
                 if isinstance(outcome, Retry):
                     retry.append(item)
-                elif isinstance(outcome, BaseException):
+                    continue
+                self._retries.pop(future, None)
+                if isinstance(outcome, BaseException):
                     future.set_exception(outcome)
                 else:
                     future.set_result(outcome)
         except Exception as error:  # the whole batch failed: every caller hears why
             for _, future in batch:
+                self._retries.pop(future, None)
                 if not future.done():
                     future.set_exception(error)
         finally:
             self._inflight -= 1
-            if retry:
-                asyncio.get_running_loop().call_later(self._retry_delay, self._requeue, retry)
+            loop = asyncio.get_running_loop()
+            for item in retry:
+                # Exponential backoff: a row held for long is not polled every 2 ms.
+                attempt = self._retries[item[1]] = self._retries.get(item[1], 0) + 1
+                delay = min(self._retry_delay * 2 ** (attempt - 1), self._max_retry_delay)
+                loop.call_later(delay, self._requeue, item)
             self._start_batches()
 
-    def _requeue(self, items: list[tuple[J, asyncio.Future[R]]]) -> None:
-        self._queue.extend(item for item in items if not item[1].done())
+    def _requeue(self, item: tuple[J, asyncio.Future[R]]) -> None:
+        if item[1].done():
+            self._retries.pop(item[1], None)
+            return
+        self._queue.append(item)
         self._start_batches()
 
     async def close(self) -> None:

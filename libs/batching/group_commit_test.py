@@ -141,3 +141,21 @@ async def test_a_run_answering_the_wrong_number_of_results_fails_loudly() -> Non
 async def test_limits_are_checked() -> None:
     with pytest.raises(ValueError):
         GroupCommit(Recorder(), max_batch=0)
+
+
+async def test_a_job_kept_waiting_is_retried_ever_less_often() -> None:
+    attempts = 0
+
+    async def run(jobs: list[int]) -> list[int | BaseException | Retry]:
+        nonlocal attempts
+        attempts += 1
+        return [RETRY for _ in jobs]  # its row stays locked
+
+    commit: GroupCommit[int, int] = GroupCommit(run, retry_delay=0.002, max_retry_delay=0.05)
+    waiting = commit.submit(1)
+    await asyncio.sleep(0.4)
+    # Backoff 2, 4, 8, 16, 32, then every 50 ms: about a dozen tries, not 200.
+    assert 5 <= attempts <= 16
+    waiting.cancel()
+    await asyncio.sleep(0.1)
+    assert commit.queued == 0

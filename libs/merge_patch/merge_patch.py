@@ -132,7 +132,8 @@ def validate_patch(patch: object, *, max_depth: int = 32, field: str = "patch_js
     containers (the top object is depth 1; objects and arrays each add one),
     with string keys only and only JSON values inside (finite numbers: Python's
     `json.loads` lets `NaN` and `Infinity` through, JSON does not), and no
-    U+0000 in any string or key (PostgreSQL's jsonb cannot store it). Bounding
+    U+0000 and no lone surrogate in any string or key (PostgreSQL's jsonb
+    cannot store the one, UTF-8 cannot encode the other). Bounding
     depth here is what keeps the recursive functions of this module safe.
     `field` names the request field in the error, e.g. "initial_state_json"
     when the same rules check an initial state.
@@ -146,8 +147,10 @@ def validate_patch(patch: object, *, max_depth: int = 32, field: str = "patch_js
 
 def _check_value(value: object, path: JsonPath, depth: int, max_depth: int, field: str) -> None:
     if isinstance(value, str):
-        if "\x00" in value:
-            raise PatchError(field, f"the string at {_pointer(path)} contains U+0000")
+        if "\x00" in value or not _is_utf8(value):
+            raise PatchError(
+                field, f"the string at {_pointer(path)} contains U+0000 or is not Unicode"
+            )
         return
     if value is None or isinstance(value, bool | int):
         return
@@ -166,9 +169,20 @@ def _check_value(value: object, path: JsonPath, depth: int, max_depth: int, fiel
     for key, item in value.items():
         if not isinstance(key, str):
             raise PatchError(field, f"key {key!r} at {_pointer(path)} is not a string")
-        if "\x00" in key:
-            raise PatchError(field, f"a key at {_pointer(path)} contains U+0000")
+        if "\x00" in key or not _is_utf8(key):
+            raise PatchError(field, f"a key at {_pointer(path)} contains U+0000 or is not Unicode")
         _check_value(item, (*path, key), depth + 1, max_depth, field)
+
+
+def _is_utf8(text: str) -> bool:
+    """False for a lone surrogate ("\\ud800" in JSON parses to one): not UTF-8 text."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _pointer(path: JsonPath) -> str:

@@ -31,7 +31,8 @@ SCALARS: st.SearchStrategy[JsonValue] = st.one_of(
     st.booleans(),
     st.integers(-3, 3),
     st.floats(allow_nan=False, allow_infinity=False, width=32),
-    st.text(st.characters(blacklist_characters="\x00"), max_size=3),  # see validate_patch
+    # See validate_patch: no U+0000, no lone surrogates.
+    st.text(st.characters(codec="utf-8", blacklist_characters="\x00"), max_size=3),
 )
 JSON: st.SearchStrategy[JsonValue] = st.recursive(
     SCALARS,
@@ -194,8 +195,9 @@ def test_validate_rejects_a_bad_max_depth() -> None:
         ({"a": [math.inf]}, "inf at /a/0 is not a JSON number"),
         ({"a": (1, 2)}, "tuple at /a is not a JSON value"),
         ({"a": {1, 2}}, "set at /a is not a JSON value"),
-        ({"a": ["ok", "nul\x00"]}, "the string at /a/1 contains U+0000"),
-        ({"a": {"k\x00": 1}}, "a key at /a contains U+0000"),
+        ({"a": ["ok", "nul\x00"]}, "the string at /a/1 contains U+0000 or is not Unicode"),
+        ({"a": {"k\x00": 1}}, "a key at /a contains U+0000 or is not Unicode"),
+        ({"a": "\ud800"}, "the string at /a contains U+0000 or is not Unicode"),
     ],
 )
 def test_validate_rejects_what_json_cannot_say(patch: object, message: str) -> None:

@@ -143,6 +143,7 @@ def _env(dsn: str, port: int, relay_in_process: bool) -> dict[str, str]:
         "SYNCBRIDGE_CORE_REDIS_URL": f"{servers.REDIS_URL.rsplit('/', 1)[0]}/{BENCH_REDIS_DB}",
         "SYNCBRIDGE_CORE_GRPC_PORT": str(port),
         "SYNCBRIDGE_CORE_METRICS_PORT": "0",
+        "SYNCBRIDGE_CORE_RELAY_METRICS_PORT": "0",
         "SYNCBRIDGE_CORE_LOG_LEVEL": "WARNING",
         "SYNCBRIDGE_CORE_RELAY_IN_PROCESS": "true" if relay_in_process else "false",
     }

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from redis import asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from syncbridge.session.v1 import session_pb2
 
@@ -115,8 +116,17 @@ def user_key(user: str, part: str) -> str:
     return f"sb:u:{{{user.encode().hex()}}}:{part}"
 
 
+_PLAIN_TAG = re.compile(r"[0-9A-Za-z-]+")
+
+
 def key(session_id: str, part: str) -> str:
-    return f"sb:{{{session_id}}}:{part}"
+    """A session's key: its id is the hash tag, so all its keys share one slot.
+
+    Session ids are UUIDs; any other text a caller sends (an empty id, braces)
+    is hex-encoded, so the tag is never empty and never ends early.
+    """
+    tag = session_id if _PLAIN_TAG.fullmatch(session_id) else "x" + session_id.encode().hex()
+    return f"sb:{{{tag}}}:{part}"
 
 
 def _expire_at_ms(session: session_pb2.Session) -> int:
@@ -150,7 +160,7 @@ class Cache:
     async def _safe(self, op: str, call: Awaitable[T]) -> T | None:
         try:
             return await call
-        except (RedisError, OSError) as error:
+        except (RedisError, RedisClusterException, OSError) as error:
             log.warning(
                 "redis unavailable, using PostgreSQL", extra={"op": op, "error": repr(error)}
             )

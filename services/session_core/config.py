@@ -54,7 +54,14 @@ class CoreConfig:
         "SYNCBRIDGE_CORE_RELAY_IN_PROCESS",
         True,
         help="run the outbox relay inside core; false when it runs as its own"
-        " process (`python3.11 -m services.session_core.relay`)",
+        " process (`python3.11 -m services.session_core.relay_main`)",
+    )
+    relay_metrics_port: int = setting(
+        "SYNCBRIDGE_CORE_RELAY_METRICS_PORT",
+        9103,
+        min=0,
+        max=65535,
+        help="/metrics of the relay when it runs as its own process",
     )
     max_replay: int = setting("SYNCBRIDGE_CORE_MAX_REPLAY", 1000, min=1)
     change_log_length: int = setting("SYNCBRIDGE_CORE_CHANGE_LOG_LENGTH", 256, min=1)

@@ -73,6 +73,12 @@ class LeaseRequired(StoreError):
     code = "lease_required"
 
 
+class DeadlineExceeded(StoreError):
+    """The caller's deadline passed before its update could be written: not written."""
+
+    code = "deadline_exceeded"
+
+
 class Conflict(StoreError):
     """A stale update overlapping later changes, or a base in another epoch."""
 
@@ -98,3 +104,5 @@ class UpdateRequest:
     patch: Any
     require_lease: bool = False
     expected_fence: int = 0
+    # time.monotonic() after which the caller no longer waits (None: no deadline).
+    deadline: float | None = None

@@ -78,10 +78,13 @@ class Running:
     relay: OutboxRelay
     grace: float
     registry: CollectorRegistry
+    updates: UpdateWriter
 
     async def shutdown(self) -> None:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.grace)
+        # Batches still committing finish before their pool and Redis close.
+        await self.updates.batches.close()
         self.stop.set()
         for task in self.tasks:
             task.cancel()
@@ -129,6 +132,18 @@ async def start(config: CoreConfig, registry: CollectorRegistry | None = None) -
     )
     relay = OutboxRelay(config.pg_dsn, config.amqp_url, on_published=published.inc)
 
+    updates = UpdateWriter(
+        store,
+        cache,
+        max_batch=config.write_batch_max,
+        max_inflight=config.write_batches_in_flight,
+        on_batch=Histogram(
+            "syncbridge_core_write_batch_size",
+            "Updates committed per transaction (group commit).",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=registry,
+        ).observe,
+    )
     server = grpc.aio.server(options=grpc_options(config))
     session_pb2_grpc.add_SessionServiceServicer_to_server(  # type: ignore[no-untyped-call]
         SessionService(
@@ -136,18 +151,7 @@ async def start(config: CoreConfig, registry: CollectorRegistry | None = None) -
             cache,
             registry,
             max_replay=config.max_replay,
-            updates=UpdateWriter(
-                store,
-                cache,
-                max_batch=config.write_batch_max,
-                max_inflight=config.write_batches_in_flight,
-                on_batch=Histogram(
-                    "syncbridge_core_write_batch_size",
-                    "Updates committed per transaction (group commit).",
-                    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
-                    registry=registry,
-                ).observe,
-            ),
+            updates=updates,
         ),
         server,
     )
@@ -191,6 +195,7 @@ async def start(config: CoreConfig, registry: CollectorRegistry | None = None) -
         relay,
         config.grace_seconds,
         registry,
+        updates,
     )
 
 

@@ -11,6 +11,7 @@ import base64
 import datetime as dt
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -49,6 +50,7 @@ _STATUS = {
     "epoch_mismatch": grpc.StatusCode.FAILED_PRECONDITION,
     "device_cap": grpc.StatusCode.RESOURCE_EXHAUSTED,
     "unauthenticated": grpc.StatusCode.UNAUTHENTICATED,
+    "deadline_exceeded": grpc.StatusCode.DEADLINE_EXCEEDED,
 }
 
 _CLAIM_ACTIONS = {
@@ -62,8 +64,16 @@ _BY_VALUE = {status.value[0]: status for status in grpc.StatusCode}
 MAX_BATCH_UPDATES = 1000  # per ApplyUpdates call
 
 
+def _deadline(context: grpc.aio.ServicerContext) -> float | None:
+    """The call's deadline on the time.monotonic() clock, or None."""
+    remaining: float | None = context.time_remaining()
+    if remaining is None or remaining > 365 * 24 * 3600:  # no deadline set
+        return None
+    return time.monotonic() + remaining
+
+
 def refusal_for(error: BaseException) -> session_pb2.UpdateRefusal:
-    """What a call answers for an error it expects (and logs it); re-raises the rest."""
+    """What a call answers for an error (and logs it): INTERNAL for one it did not expect."""
     if isinstance(error, StoreError):
         status = _STATUS.get(error.code, grpc.StatusCode.INTERNAL)
         log.info("refused", extra={"code": error.code})
@@ -90,7 +100,12 @@ def refusal_for(error: BaseException) -> session_pb2.UpdateRefusal:
             code="aborted",
             message="transaction aborted, retry",
         )
-    raise error
+    # A bug, not a refusal: logged with its traceback; in ApplyUpdates it
+    # fails this update only.
+    log.error("unexpected error", exc_info=error)
+    return session_pb2.UpdateRefusal(
+        status=grpc.StatusCode.INTERNAL.value[0], code="internal", message="internal error"
+    )
 
 
 class Unauthenticated(StoreError):
@@ -258,7 +273,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
     ) -> session_pb2.ApplyUpdateResponse:
         async def body(user: str) -> session_pb2.ApplyUpdateResponse:
             item = session_pb2.UserUpdate(user_id=user, update=request)
-            applied = await self._updates.submit(self._update_request(item))
+            applied = await self._updates.submit(self._update_request(item, context))
             return session_pb2.ApplyUpdateResponse(
                 outcome=applied.change.outcome, change=applied.change, replayed=applied.replayed
             )
@@ -282,8 +297,8 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
             waiting: list[tuple[int, asyncio.Future[Applied]]] = []
             for i, item in enumerate(request.updates):
                 try:
-                    waiting.append((i, self._updates.submit(self._update_request(item))))
-                except StoreError as error:
+                    waiting.append((i, self._updates.submit(self._update_request(item, context))))
+                except Exception as error:  # this update only, never its neighbours
                     results[i].refused.CopyFrom(refusal_for(error))
             # Futures, not tasks: every update joins the group commit at once,
             # and a cancelled call (deadline) cancels the ones not yet run.
@@ -301,7 +316,9 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
                     )
             return session_pb2.ApplyUpdatesResponse(results=results)
 
-    def _update_request(self, item: session_pb2.UserUpdate) -> UpdateRequest:
+    def _update_request(
+        self, item: session_pb2.UserUpdate, context: grpc.aio.ServicerContext
+    ) -> UpdateRequest:
         if not item.user_id:
             raise Unauthenticated("user_id: required (the verified user of this update)")
         update = item.update
@@ -315,6 +332,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
             patch=self._json_object("patch_json", update.patch_json),
             require_lease=update.require_lease,
             expected_fence=update.expected_fence,
+            deadline=_deadline(context),
         )
 
     async def Handoff(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any, cast
@@ -28,6 +29,7 @@ from services.session_core.records import (
     OUTCOMES,
     ChangeRecord,
     Conflict,
+    DeadlineExceeded,
     InvalidArgument,
     LeaseRequired,
     NotFound,
@@ -144,6 +146,13 @@ def _check_op_id(op_id: str) -> None:
         raise InvalidArgument("op_id: required")
     if len(op_id) > MAX_OP_ID_LENGTH:
         raise InvalidArgument(f"op_id: longer than {MAX_OP_ID_LENGTH} characters")
+    _check_text("op_id", op_id)
+
+
+def _check_text(field: str, value: str) -> None:
+    """PostgreSQL text cannot hold U+0000: refused here, not by the database."""
+    if "\x00" in value:
+        raise InvalidArgument(f"{field}: contains U+0000")
 
 
 def _session(row: asyncpg.Record) -> SessionRecord:
@@ -313,6 +322,7 @@ class Store:
     def check_update(self, request: UpdateRequest) -> None:
         """Refuses a malformed update before it joins a batch."""
         _check_op_id(request.op_id)
+        _check_text("device_id", request.device_id)
         try:
             merge_patch.validate_patch(request.patch)
         except merge_patch.PatchError as error:
@@ -332,9 +342,9 @@ class Store:
             return await self._apply_batch(requests)
         except asyncpg.PostgresConnectionError:
             raise
-        except asyncpg.PostgresError:
+        except asyncpg.PostgresError as error:
             if len(requests) == 1:
-                raise
+                return [error]
         # One update PostgreSQL refuses must not fail its neighbours: each alone.
         answers: list[Written | BaseException | Retry] = []
         for request in requests:
@@ -377,12 +387,18 @@ class Store:
                 )
             }
             committed = {sid: session.version for sid, session in current.items()}
+            # Checked with the rows locked: an update whose caller has stopped
+            # waiting is not written (the lock wait is where time goes).
+            locked_at = time.monotonic()
             made: dict[uuid.UUID, list[rebase.ChangeSummary]] = {}
             done: dict[tuple[uuid.UUID, str], Written] = {}
             for i, (sid, request) in enumerate(zip(ids, requests, strict=True)):
                 if sid is None:
                     continue
                 session = current.get(sid)
+                if request.deadline is not None and locked_at >= request.deadline:
+                    answers[i] = DeadlineExceeded("the deadline passed before the update ran")
+                    continue
                 if sid in busy:
                     answers[i] = RETRY
                     continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,6 +15,7 @@ from libs.batching.group_commit import RETRY
 from services.session_core import migrate
 from services.session_core.records import (
     Conflict,
+    DeadlineExceeded,
     InvalidArgument,
     NotFound,
     SessionRecord,
@@ -142,12 +144,26 @@ async def test_an_update_postgresql_refuses_fails_alone(store: Store, pool: asyn
     assert await pool.fetchval("SELECT count(*) FROM changes WHERE kind = 1") == 2
 
 
+async def test_an_update_past_its_deadline_is_not_written(store: Store, pool: asyncpg.Pool) -> None:
+    a = await new_session(store, "alice")
+    late, timely = await store.apply_updates(
+        [
+            update(a, "late", {"x": 1}, deadline=time.monotonic() - 0.001),
+            update(a, "timely", {"y": 1}, deadline=time.monotonic() + 60),
+        ]
+    )
+    assert isinstance(late, DeadlineExceeded)
+    assert isinstance(timely, Written) and timely.change.version == 2
+    assert await pool.fetchval("SELECT count(*) FROM changes WHERE op_id = 'late'") == 0
+
+
 @pytest.mark.parametrize(
     ("op_id", "patch", "message"),
     [
         ("", {"a": 1}, "op_id: required"),
         ("x" * 129, {"a": 1}, "op_id: longer than 128 characters"),
         ("op", {"a": "nul\x00"}, "patch_json: the string at /a contains U\\+0000"),
+        ("op\x00", {"a": 1}, "op_id: contains U\\+0000"),
     ],
 )
 async def test_malformed_updates_are_refused_before_any_batch(

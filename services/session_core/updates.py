@@ -73,7 +73,10 @@ class UpdateWriter:
                 todo.append(i)
         fresh: list[tuple[session_pb2.Change, session_pb2.Session | None]] = []
         if todo:
-            written = await self._store.apply_updates([requests[i] for i in todo])
+            try:
+                written = await self._store.apply_updates([requests[i] for i in todo])
+            except Exception as error:  # PostgreSQL unreachable, say: these updates only
+                written = [error for _ in todo]
             for i, outcome in zip(todo, written, strict=True):
                 if isinstance(outcome, BaseException | Retry):
                     answers[i] = outcome

@@ -18,7 +18,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -67,6 +67,14 @@ def _refused(refusal: session_pb2.UpdateRefusal) -> CoreError:
         }
     status = _STATUS_NAMES.get(refusal.status, "UNKNOWN")
     return CoreError(refusal.code or "internal", status, refusal.message or status, trailers)
+
+
+class _Update(NamedTuple):
+    """One update waiting for an ApplyUpdates call."""
+
+    user: str
+    request: session_pb2.ApplyUpdateRequest
+    deadline: float  # the client clock's time by which it must be answered
 
 
 # Placeholder for an answer _apply_batch has not filled yet (never returned).
@@ -138,9 +146,9 @@ class CoreClient:
         self._metrics = metrics
         self._sleep = sleep
         self._clock = clock
-        self._updates: GroupCommit[
-            tuple[str, session_pb2.ApplyUpdateRequest], session_pb2.ApplyUpdateResponse
-        ] = GroupCommit(self._apply_batch, max_batch=max_batch, max_inflight=max_inflight)
+        self._updates: GroupCommit[_Update, session_pb2.ApplyUpdateResponse] = GroupCommit(
+            self._apply_batch, max_batch=max_batch, max_inflight=max_inflight
+        )
         self._max_call_bytes = max_call_bytes
 
     async def close(self) -> None:
@@ -229,32 +237,42 @@ class CoreClient:
             patch_json=json.dumps(patch, separators=(",", ":")),
             require_lease=require_lease,
         )
-        return await self._updates.submit((user, request))
+        return await self._updates.submit(_Update(user, request, self._clock() + self._deadline))
 
     async def _apply_batch(
-        self, items: list[tuple[str, session_pb2.ApplyUpdateRequest]]
+        self, items: list[_Update]
     ) -> list[session_pb2.ApplyUpdateResponse | BaseException | Retry]:
         """The waiting updates in as few ApplyUpdates calls as message sizes allow."""
-        groups = chunks([request.ByteSize() for _, request in items], self._max_call_bytes)
-        answers = await asyncio.gather(*(self._apply_call([items[i] for i in g]) for g in groups))
+        now = self._clock()
         ordered: list[session_pb2.ApplyUpdateResponse | BaseException | Retry] = [
             _NO_ANSWER for _ in items
         ]
+        live = []
+        for i, item in enumerate(items):
+            if item.deadline - now < retry.MIN_ATTEMPT_SECONDS:
+                # Its deadline passed while it waited for a call: never sent.
+                ordered[i] = CoreError("unavailable", "DEADLINE_EXCEEDED", "deadline exceeded")
+            else:
+                live.append(i)
+        sizes = [items[i].request.ByteSize() for i in live]
+        groups = [[live[j] for j in group] for group in chunks(sizes, self._max_call_bytes)]
+        answers = await asyncio.gather(*(self._apply_call([items[i] for i in g]) for g in groups))
         for group, answer in zip(groups, answers, strict=True):
             for i, outcome in zip(group, answer, strict=True):
                 ordered[i] = outcome
         return ordered
 
     async def _apply_call(
-        self, items: list[tuple[str, session_pb2.ApplyUpdateRequest]]
+        self, items: list[_Update]
     ) -> list[session_pb2.ApplyUpdateResponse | BaseException | Retry]:
         """One ApplyUpdates call for the waiting updates, with ApplyUpdate's retry rules.
 
-        The batch shares one deadline. What core did not answer (the call
+        The call has the deadline of its most urgent update (each update's
+        deadline runs from the moment it was submitted). What core did not answer (the call
         failed UNAVAILABLE, or an update was refused UNAVAILABLE) is sent again
         while the deadline allows; op_ids make repeats safe. Refusals are final.
         """
-        budget = retry.Budget(self._deadline, self._clock)
+        budget = retry.Budget(min(item.deadline for item in items) - self._clock(), self._clock)
         answers: list[session_pb2.ApplyUpdateResponse | BaseException | Retry] = [
             _NO_ANSWER for _ in items
         ]
