@@ -1,10 +1,12 @@
 """Group commit: concurrent callers' jobs coalesce into batches run by one function.
 
-Core's throughput is bounded by round trips (PostgreSQL, Redis) and the Python
-work around each, not by PostgreSQL itself. A batch pays those once for every
-job in it. Nothing waits to fill a batch: a job starts at once when fewer than
-`max_inflight` batches are running, so an idle core answers as fast as before,
-and under load the jobs that arrive meanwhile form the next batch.
+A Python service's throughput is bounded by its round trips (gRPC, PostgreSQL,
+Redis) and the work around each, not by what is at the other end. A batch pays
+those once for every job in it. Nothing waits to fill a batch: a job starts at
+once when fewer than `max_inflight` batches are running, so an idle service
+answers as fast as without batching, and under load the jobs that arrive
+meanwhile form the next batch. Core commits updates this way; the edge sends
+updates to core this way.
 
 A job's caller may give up (its RPC deadline passed, the client went away):
 its future is then cancelled and the job is dropped before its next attempt,

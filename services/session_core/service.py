@@ -273,7 +273,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
     ) -> session_pb2.ApplyUpdateResponse:
         async def body(user: str) -> session_pb2.ApplyUpdateResponse:
             item = session_pb2.UserUpdate(user_id=user, update=request)
-            applied = await self._updates.submit(self._update_request(item, context))
+            applied = await self._updates.submit(self._update_request(item, _deadline(context)))
             return session_pb2.ApplyUpdateResponse(
                 outcome=applied.change.outcome, change=applied.change, replayed=applied.replayed
             )
@@ -295,9 +295,10 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
                 )
             results = [session_pb2.ApplyUpdateResult() for _ in request.updates]
             waiting: list[tuple[int, asyncio.Future[Applied]]] = []
+            deadline = _deadline(context)
             for i, item in enumerate(request.updates):
                 try:
-                    waiting.append((i, self._updates.submit(self._update_request(item, context))))
+                    waiting.append((i, self._updates.submit(self._update_request(item, deadline))))
                 except Exception as error:  # this update only, never its neighbours
                     results[i].refused.CopyFrom(refusal_for(error))
             # Futures, not tasks: every update joins the group commit at once,
@@ -317,7 +318,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
             return session_pb2.ApplyUpdatesResponse(results=results)
 
     def _update_request(
-        self, item: session_pb2.UserUpdate, context: grpc.aio.ServicerContext
+        self, item: session_pb2.UserUpdate, deadline: float | None
     ) -> UpdateRequest:
         if not item.user_id:
             raise Unauthenticated("user_id: required (the verified user of this update)")
@@ -332,7 +333,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
             patch=self._json_object("patch_json", update.patch_json),
             require_lease=update.require_lease,
             expected_fence=update.expected_fence,
-            deadline=_deadline(context),
+            deadline=deadline,
         )
 
     async def Handoff(
