@@ -51,7 +51,8 @@ class GroupCommit(Generic[J, R]):
         self._max_inflight = max_inflight
         self._retry_delay = retry_delay
         self._max_retry_delay = max_retry_delay
-        self._retries: dict[asyncio.Future[R], int] = {}
+        self._retries: dict[asyncio.Future[R], int] = {}  # RETRY answers per waiting job
+        self._timers: dict[asyncio.Future[R], asyncio.TimerHandle] = {}
         self._queue: list[tuple[J, asyncio.Future[R]]] = []
         self._inflight = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -116,6 +117,11 @@ class GroupCommit(Generic[J, R]):
                 self._retries.pop(future, None)
                 if not future.done():
                     future.set_exception(error)
+        except asyncio.CancelledError:  # the batch itself was cancelled: so are its jobs
+            for _, future in batch:
+                self._retries.pop(future, None)
+                future.cancel()
+            raise
         finally:
             self._inflight -= 1
             loop = asyncio.get_running_loop()
@@ -123,10 +129,11 @@ class GroupCommit(Generic[J, R]):
                 # Exponential backoff: a row held for long is not polled every 2 ms.
                 attempt = self._retries[item[1]] = self._retries.get(item[1], 0) + 1
                 delay = min(self._retry_delay * 2 ** (attempt - 1), self._max_retry_delay)
-                loop.call_later(delay, self._requeue, item)
+                self._timers[item[1]] = loop.call_later(delay, self._requeue, item)
             self._start_batches()
 
     def _requeue(self, item: tuple[J, asyncio.Future[R]]) -> None:
+        self._timers.pop(item[1], None)
         if item[1].done():
             self._retries.pop(item[1], None)
             return
@@ -134,6 +141,18 @@ class GroupCommit(Generic[J, R]):
         self._start_batches()
 
     async def close(self) -> None:
-        """Waits for running batches (shutdown: in-flight calls finish)."""
+        """Shutdown: waits for running batches; jobs still waiting to retry are cancelled.
+
+        Called once the callers are gone (the server stopped), before what the
+        run function uses (pools, clients) is closed.
+        """
+        for future, timer in list(self._timers.items()):
+            timer.cancel()
+            future.cancel()
+            self._retries.pop(future, None)
+        self._timers.clear()
+        for _, future in self._queue:
+            future.cancel()
+        self._queue.clear()
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)

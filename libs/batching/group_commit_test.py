@@ -159,3 +159,38 @@ async def test_a_job_kept_waiting_is_retried_ever_less_often() -> None:
     waiting.cancel()
     await asyncio.sleep(0.1)
     assert commit.queued == 0
+
+
+async def test_close_waits_for_running_batches_and_cancels_jobs_waiting_to_retry() -> None:
+    run = Recorder()
+    run.gate.clear()
+
+    async def busy_for_seven(jobs: list[int]) -> list[int | BaseException | Retry]:
+        if 7 in jobs:
+            return [RETRY if job == 7 else job for job in jobs]
+        return await run(jobs)
+
+    commit: GroupCommit[int, int] = GroupCommit(busy_for_seven, max_inflight=2, retry_delay=10)
+    waiting = commit.submit(7)  # answered RETRY: waits 10 s for its next try
+    await settle()
+    running = commit.submit(1)  # held by the gate
+    await settle()
+    closing = asyncio.create_task(commit.close())
+    await settle()
+    assert waiting.cancelled()
+    assert not closing.done()  # the running batch is not abandoned
+    run.gate.set()
+    await closing
+    assert await running == 10
+
+
+async def test_a_cancelled_batch_cancels_its_jobs() -> None:
+    run = Recorder()
+    run.gate.clear()
+    commit: GroupCommit[int, int] = GroupCommit(run, max_inflight=1)
+    job = commit.submit(1)
+    await settle()
+    for task in list(commit._tasks):  # as the loop does to it when it shuts down
+        task.cancel()
+    await settle()
+    assert job.cancelled()

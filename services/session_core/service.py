@@ -322,6 +322,9 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
     ) -> UpdateRequest:
         if not item.user_id:
             raise Unauthenticated("user_id: required (the verified user of this update)")
+        if item.timeout_ms > 0:  # its own deadline, inside the call's
+            own = time.monotonic() + item.timeout_ms / 1000
+            deadline = own if deadline is None else min(deadline, own)
         update = item.update
         return UpdateRequest(
             user_id=item.user_id,

@@ -66,7 +66,7 @@ class EdgeConfig:
     outbound_queue: int = setting("SYNCBRIDGE_EDGE_OUTBOUND_QUEUE", 256, min=1)
     send_timeout_seconds: float = setting("SYNCBRIDGE_EDGE_SEND_TIMEOUT_SECONDS", 10.0, min=0.01)
     token_grace_seconds: float = setting("SYNCBRIDGE_EDGE_TOKEN_GRACE_SECONDS", 30.0, min=0)
-    core_deadline_seconds: float = setting("SYNCBRIDGE_EDGE_CORE_DEADLINE_SECONDS", 5.0, min=0.01)
+    core_deadline_seconds: float = setting("SYNCBRIDGE_EDGE_CORE_DEADLINE_SECONDS", 5.0, min=0.1)
     core_attempts: int = setting("SYNCBRIDGE_EDGE_CORE_ATTEMPTS", 3, min=1, max=10)
     presence_interval_seconds: float = setting(
         "SYNCBRIDGE_EDGE_PRESENCE_INTERVAL_SECONDS", 15.0, min=0.05

@@ -44,6 +44,7 @@ _CORE_CODES = {
     "too_large": ErrorCode.TOO_LARGE,
     "invalid_argument": ErrorCode.INVALID_FIELD,
     "unavailable": ErrorCode.UNAVAILABLE,
+    "deadline_exceeded": ErrorCode.UNAVAILABLE,  # core gave up on it: nothing applied
 }
 
 

@@ -77,6 +77,15 @@ class _Update(NamedTuple):
     deadline: float  # the client clock's time by which it must be answered
 
 
+# An update with less time left than this is not worth sending: no round trip
+# to core is that fast under load.
+MIN_SEND_SECONDS = 0.03
+
+
+def _too_late() -> CoreError:
+    return CoreError("unavailable", "DEADLINE_EXCEEDED", "deadline exceeded before it was sent")
+
+
 # Placeholder for an answer _apply_batch has not filled yet (never returned).
 _NO_ANSWER = CoreError("internal", "UNKNOWN", "no answer")
 
@@ -249,9 +258,8 @@ class CoreClient:
         ]
         live = []
         for i, item in enumerate(items):
-            if item.deadline - now < retry.MIN_ATTEMPT_SECONDS:
-                # Its deadline passed while it waited for a call: never sent.
-                ordered[i] = CoreError("unavailable", "DEADLINE_EXCEEDED", "deadline exceeded")
+            if item.deadline - now < MIN_SEND_SECONDS:
+                ordered[i] = _too_late()  # it waited for a call until its deadline: never sent
             else:
                 live.append(i)
         sizes = [items[i].request.ByteSize() for i in live]
@@ -267,51 +275,64 @@ class CoreClient:
     ) -> list[session_pb2.ApplyUpdateResponse | BaseException | Retry]:
         """One ApplyUpdates call for the waiting updates, with ApplyUpdate's retry rules.
 
-        The call has the deadline of its most urgent update (each update's
-        deadline runs from the moment it was submitted). What core did not answer (the call
-        failed UNAVAILABLE, or an update was refused UNAVAILABLE) is sent again
-        while the deadline allows; op_ids make repeats safe. Refusals are final.
+        Each update keeps its own deadline (counted from its submit) and tells
+        core how long it still waits; the call lasts until the latest of them,
+        so an update about to expire never cuts the others short. What core did
+        not answer (the call failed UNAVAILABLE, or an update was refused
+        UNAVAILABLE) is sent again while its deadline allows; op_ids make
+        repeats safe. Refusals are final.
         """
-        budget = retry.Budget(min(item.deadline for item in items) - self._clock(), self._clock)
         answers: list[session_pb2.ApplyUpdateResponse | BaseException | Retry] = [
             _NO_ANSWER for _ in items
         ]
         pending = list(range(len(items)))
         attempt = 0
-        while pending:
+        while True:
+            now = self._clock()
+            live = []
+            for i in pending:
+                if items[i].deadline - now >= MIN_SEND_SECONDS:
+                    live.append(i)
+                elif answers[i] is _NO_ANSWER:
+                    answers[i] = _too_late()
+            if not live:
+                break
             attempt += 1
             call = session_pb2.ApplyUpdatesRequest(
                 updates=[
-                    session_pb2.UserUpdate(user_id=items[i][0], update=items[i][1]) for i in pending
+                    session_pb2.UserUpdate(
+                        user_id=items[i].user,
+                        update=items[i].request,
+                        timeout_ms=int((items[i].deadline - now) * 1000),
+                    )
+                    for i in live
                 ]
             )
+            timeout = max(items[i].deadline for i in live) - now
             again: list[int] = []
             with self._metrics.time("ApplyUpdates") as timing:
                 try:
-                    response = await self._stub.ApplyUpdates(call, timeout=budget.remaining())
+                    response = await self._stub.ApplyUpdates(call, timeout=timeout)
                 except grpc.aio.AioRpcError as error:
                     timing.code = error.code().name
                     failure = _error_from(error)
-                    for i in pending:
+                    for i in live:
                         answers[i] = failure
-                    again = pending if failure.status in retry.RETRYABLE_CODES else []
+                    again = live if failure.status in retry.RETRYABLE_CODES else []
                 else:
-                    for i, result in zip(pending, response.results, strict=True):
+                    for i, result in zip(live, response.results, strict=True):
                         if result.HasField("applied"):
                             answers[i] = result.applied
                             continue
                         answers[i] = refused = _refused(result.refused)
                         if refused.status in retry.RETRYABLE_CODES:
                             again.append(i)
-            delay = retry.backoff_seconds(attempt)
             if not (
-                again
-                and retry.should_retry("ApplyUpdate", "UNAVAILABLE", attempt, self._attempts)
-                and budget.allows(delay)
+                again and retry.should_retry("ApplyUpdate", "UNAVAILABLE", attempt, self._attempts)
             ):
                 break
-            await self._sleep(delay)
-            pending = again
+            await self._sleep(retry.backoff_seconds(attempt))
+            pending = again  # those out of time by now keep the failure they got
         return answers
 
     async def handoff(

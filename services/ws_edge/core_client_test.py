@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,7 +14,8 @@ from prometheus_client import CollectorRegistry
 from libs.metrics.rpc import rpc_metrics
 from services.session_core.harness import core_config, running_core
 from services.session_core.server import Running
-from services.ws_edge.core_client import CoreClient, CoreError, chunks
+from services.ws_edge.core_client import CoreClient, CoreError, _Update, chunks
+from syncbridge.session.v1 import session_pb2
 
 pytest_plugins = ("libs.testing.fixtures",)
 pytestmark = pytest.mark.asyncio
@@ -147,5 +149,38 @@ async def test_updates_too_big_for_one_call_together_go_in_several(core: Running
         )
         assert [a.change.version for a in answers] == [2] * 30
         assert calls(registry, "ApplyUpdates") >= 1 + 29 * 40_000 // (256 * 1024)
+    finally:
+        await client.close()
+
+
+async def test_each_update_of_a_call_keeps_its_own_deadline(core: Running) -> None:
+    client = client_for(core.port, CollectorRegistry())
+    try:
+        held, free, late = [(await client.open_session(u, "phone")).session for u in "abc"]
+
+        def item(user: str, session: Any, seconds: float) -> _Update:
+            request = session_pb2.ApplyUpdateRequest(
+                session_id=session.session_id,
+                device_id="phone",
+                op_id="op",
+                base_version=session.version,
+                epoch=session.epoch,
+                patch_json='{"x": 1}',
+            )
+            return _Update(user, request, time.monotonic() + seconds)
+
+        async with core.pool.acquire() as blocker, blocker.transaction():
+            await blocker.execute(
+                "SELECT 1 FROM sessions WHERE session_id = $1 FOR UPDATE", held.session_id
+            )
+            # One call: "a" waits on its locked row until its own 0.3 s run out;
+            # "b" must not wait with it nor share its deadline; "c" is out of time.
+            a, b, c = await client._apply_batch(
+                [item("a", held, 0.3), item("b", free, 5.0), item("c", late, 0.01)]
+            )
+        assert isinstance(a, CoreError) and a.code == "deadline_exceeded"
+        assert isinstance(b, session_pb2.ApplyUpdateResponse) and b.change.version == 2
+        assert isinstance(c, CoreError) and c.status == "DEADLINE_EXCEEDED"
+        assert await core.pool.fetchval("SELECT count(*) FROM changes WHERE op_id = 'op'") == 1
     finally:
         await client.close()
