@@ -166,6 +166,23 @@ class Cache:
             )
             return None
 
+    async def _scripts(
+        self, op: str, script: Any, calls: Sequence[tuple[list[str], list[Any]]]
+    ) -> list[Any] | None:
+        """Runs `script` once per (keys, args), in one pipeline; None when Redis fails.
+
+        Redis Cluster clients refuse scripts in pipelines; there the calls go
+        side by side instead (each call's keys share one slot: a hash tag).
+        """
+        if self._cluster:
+            calls_alone = (script(keys=keys, args=args) for keys, args in calls)
+            return await self._safe(op, asyncio.gather(*calls_alone))
+        pipe = self._redis.pipeline(transaction=False)
+        for keys, args in calls:
+            await script(keys=keys, args=args, client=pipe)  # on a pipeline: only queues it
+        replies: list[Any] | None = await self._safe(op, pipe.execute())
+        return replies
+
     # -- snapshots --------------------------------------------------------
 
     async def get_snapshot(self, session_id: str) -> session_pb2.Session | None:
@@ -241,11 +258,7 @@ class Cache:
     async def record_many(
         self, items: Sequence[tuple[session_pb2.Change, session_pb2.Session | None]]
     ) -> None:
-        """`record` for a batch of committed changes: one script call each, pipelined.
-
-        Redis Cluster clients refuse scripts in pipelines; there the calls go
-        side by side instead (each touches one slot: the session's hash tag).
-        """
+        """`record` for a batch of committed changes: one script call each (see _scripts)."""
         if not items:
             return
         calls = [
@@ -259,17 +272,7 @@ class Cache:
             )
             for change, snapshot in items
         ]
-        if self._cluster:
-            done = await self._safe(
-                "record",
-                asyncio.gather(*(self._record(keys=keys, args=args) for keys, args in calls)),
-            )
-        else:
-            pipe = self._redis.pipeline(transaction=False)
-            for keys, args in calls:
-                await self._record(keys=keys, args=args, client=pipe)  # only queues it
-            done = await self._safe("record", pipe.execute())
-        if done is None:
+        if await self._scripts("record", self._record, calls) is None:
             # The cached snapshots may now be older than what just committed.
             self._dirty.update(change.session_id for change, snapshot in items if snapshot)
 
@@ -318,16 +321,7 @@ class Cache:
             return []
         now_ms = int(time.time() * 1000)
         calls = [([key(sid, f"op:{op}"), key(sid, "snap")], [now_ms]) for sid, op in ops]
-        if self._cluster:
-            found = await self._safe(
-                "op_result",
-                asyncio.gather(*(self._op_result(keys=keys, args=args) for keys, args in calls)),
-            )
-        else:
-            pipe = self._redis.pipeline(transaction=False)
-            for keys, args in calls:
-                await self._op_result(keys=keys, args=args, client=pipe)  # only queues it
-            found = await self._safe("op_result", pipe.execute())
+        found = await self._scripts("op_result", self._op_result, calls)
         results: list[session_pb2.Change | None] = []
         for i, (session_id, _) in enumerate(ops):
             raw = found[i] if found is not None and session_id not in self._dirty else None
