@@ -81,6 +81,15 @@ def test_an_unknown_variable_is_caught(rendered: dict[str, list[dict[str, Any]]]
     )
 
 
+def test_a_config_map_nobody_reads_is_caught(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    objects = copy.deepcopy(rendered["apps/ws-edge/overlays/staging"])
+    config_map = next(o for o in objects if o["kind"] == "ConfigMap")
+    orphan = copy.deepcopy(config_map)
+    orphan["metadata"]["name"] = "ws-edge-config-old"
+    problems = configcheck.check_root([*objects, orphan])
+    assert any("ConfigMap/ws-edge-config-old:" in p for p in problems)
+
+
 def test_a_missing_variable_is_caught(rendered: dict[str, list[dict[str, Any]]]) -> None:
     objects = copy.deepcopy(rendered["apps/session-core/overlays/prod"])
     config_map = next(o for o in objects if o["kind"] == "ConfigMap")

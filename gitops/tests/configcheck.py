@@ -263,9 +263,29 @@ def check_ports(container: Container) -> list[str]:
     return []
 
 
+def check_config_maps(objects: list[dict[str, Any]]) -> list[str]:
+    """A ConfigMap of SYNCBRIDGE_* settings that no container reads is a setting with no effect."""
+    read = {
+        str(source["configMapRef"]["name"])
+        for workload in _by_kind(objects, "Deployment") + _by_kind(objects, "Job")
+        for spec in workload["spec"]["template"]["spec"].get("containers", [])
+        for source in spec.get("envFrom", [])
+        if "configMapRef" in source
+    }
+    problems = []
+    for config_map in _by_kind(objects, "ConfigMap"):
+        name = str(config_map["metadata"]["name"])
+        keys = [k for k in (config_map.get("data") or {}) if str(k).startswith(PREFIX)]
+        if keys and name not in read:
+            problems.append(
+                f"ConfigMap/{name}: {len(keys)} SYNCBRIDGE_* settings no container reads"
+            )
+    return problems
+
+
 def check_root(objects: list[dict[str, Any]]) -> list[str]:
     """Every problem of every SyncBridge container in one rendered root."""
-    problems = []
+    problems = check_config_maps(objects)
     for container in containers(objects):
         for problem in (
             check_environment(container)
