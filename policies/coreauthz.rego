@@ -46,17 +46,31 @@ _servers(p) := {s |
 	s.spec.port in {p.name, p.number}
 }
 
+# ws-edge's pods and the ServiceAccount each runs as.
+_edges contains {"template": t, "account": object.get(t.template.spec, "serviceAccountName", "default")} if {
+	some t in k8s.templates
+	k8s.long_running(t.object)
+	some c in t.template.spec.containers
+	k8s.image_repository(c.image) == k8s.edge_image
+}
+
 # The ServiceAccounts ws-edge runs as in a namespace: those of the ws-edge
 # pods this root renders, else the base's `ws-edge` (the gitops contract).
+# `default` never counts: every pod of the namespace shares it.
 _edge_accounts(namespace) := accounts if {
-	accounts := {object.get(t.template.spec, "serviceAccountName", "default") |
-		some t in k8s.templates
-		k8s.namespace(t.object) == namespace
-		some c in t.template.spec.containers
-		k8s.image_repository(c.image) == k8s.edge_image
+	accounts := {e.account |
+		some e in _edges
+		k8s.namespace(e.template.object) == namespace
+		e.account != "default"
 	}
 	count(accounts) > 0
 } else := {"ws-edge"}
+
+deny contains msg if {
+	some e in _edges
+	e.account == "default"
+	msg := sprintf("%s: ws-edge runs as the namespace's default ServiceAccount, which every pod there shares, so session-core's authorization cannot tell ws-edge apart; set spec.template.spec.serviceAccountName: ws-edge (its own ServiceAccount)", [k8s.ref(e.template.object)])
+}
 
 # Every AuthorizationPolicy that applies to a Server.
 _applicable(server) := {ap |

@@ -19,6 +19,7 @@ test_bad_fixture_names_each_violation_and_its_fix if {
 		sprintf("AuthorizationPolicy/harmonyflow-prod/namespace-scrape: applies to session-core's gRPC Server session-core-grpc but requires MeshTLSAuthentication ws-edge-old, which this root does not render, so whom it admits cannot be checked; %s", [_must]),
 		sprintf("AuthorizationPolicy/harmonyflow-prod/session-core-grpc: applies to session-core's gRPC Server session-core-grpc but requires NetworkAuthentication cluster-network, which is not a mesh identity; %s", [_must]),
 		"Deployment/harmonyflow-prod/session-core-canary: no policy.linkerd.io Server selects its gRPC port 50051, so Linkerd cannot restrict who calls it; add a Server with a podSelector matching its pod labels and port: 50051, authorized only for ws-edge",
+		"Deployment/harmonyflow-prod/ws-edge: ws-edge runs as the namespace's default ServiceAccount, which every pod there shares, so session-core's authorization cannot tell ws-edge apart; set spec.template.spec.serviceAccountName: ws-edge (its own ServiceAccount)",
 		"Server/harmonyflow-prod/session-core-grpc: accessPolicy all-unauthenticated lets traffic no AuthorizationPolicy covers reach session-core's gRPC port; set accessPolicy: deny (or remove it)",
 		"Server/harmonyflow-prod/session-core-grpc: no AuthorizationPolicy admits ws-edge alone to session-core's gRPC port; add one targeting this Server whose requiredAuthenticationRefs name a MeshTLSAuthentication of ServiceAccount ws-edge",
 	} with input as data.fixtures.bad.coreauthz
