@@ -49,6 +49,7 @@ deny contains msg if {
 # visible here unless the pod template asks for it.
 deny contains msg if {
 	some t in _ours
+	k8s.deployed(t.object)
 	not _namespace_objects[k8s.namespace(t.object)]
 	not _injected(t.template)
 	not t.template.metadata.annotations[_annotation] == "disabled"

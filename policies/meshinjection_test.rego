@@ -54,3 +54,9 @@ test_application_with_managed_namespace_annotation_passes if {
 	}}
 	count(meshinjection.deny) == 0 with input as testing.root("dev", [app])
 }
+
+test_bases_are_left_to_their_overlays if {
+	base := json.remove(_edge("x"), ["metadata/namespace"])
+	count(meshinjection.deny) == 0 with input as testing.root(null, [base])
+	count(meshinjection.deny) == 1 with input as testing.root("dev", [base])
+}
