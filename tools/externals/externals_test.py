@@ -48,6 +48,8 @@ def test_scanners_find_paths_and_bare_names() -> None:
     assert bare_programs(code) == {"podman"}
     assert program_paths(code) == {"/usr/sbin/iptables", "/usr/lib/cni/bridge"}
     assert bare_programs('subprocess.run([SKOPEO, "copy"])') == set()
+    assert bare_programs('asyncio.create_subprocess_exec("redis-server", x)') == {"redis-server"}
+    assert bare_programs('subprocess.CompletedProcess(["podman"], 0)') == set()
     assert program_paths('SH = "/bin/sh"  # externals: not run here') == set()
 
 
