@@ -11,6 +11,7 @@ any stamped file changes, and `@kube_schemas//:k8s` / `:crds` change with it.
 _STAMPED = [
     "//tools/kube_schemas:sources.lock",
     "//tools/kube_schemas:crd2jsonschema.py",
+    "//tools/kube_schemas:helm_metadata.py",
     "//tools/kube_schemas:openapi2jsonschema.py",
     "//tools/kube_schemas:schema_walk.py",
     "//tools/kube_schemas:yamlio.py",

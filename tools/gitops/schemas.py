@@ -125,7 +125,8 @@ def _kubeconform(
         report = json.loads(proc.stdout)
     except json.JSONDecodeError:
         raise SchemaError(f"kubeconform failed: {proc.stderr.strip() or proc.stdout}") from None
-    findings = []
+    # kubeconform checks files in parallel: order the report by document.
+    by_document: dict[int, list[Finding]] = {}
     for resource in report.get("resources", []):
         status = resource.get("status")
         if status == "statusValid":
@@ -133,15 +134,17 @@ def _kubeconform(
         index = int(Path(resource["filename"]).stem)
         name = subject(documents[index].obj)
         errors = resource.get("validationErrors") or []
+        found = by_document.setdefault(index, [])
         if status == "statusInvalid" and errors:
             for error in errors:
                 message = f"{error.get('path') or '/'}: {error.get('msg')}"
-                findings.append(Finding(root, "schema", name, message))
+                found.append(Finding(root, "schema", name, message))
         else:
             message = str(resource.get("msg"))
             if message.startswith("could not find schema"):
                 message += f" {resource.get('version')}: {MISSING_HINT}"
-            findings.append(Finding(root, "schema", name, message))
+            found.append(Finding(root, "schema", name, message))
+    findings = [f for index in sorted(by_document) for f in sorted(by_document[index])]
     if proc.returncode != 0 and not findings:
         raise SchemaError(f"kubeconform exited {proc.returncode}: {proc.stderr.strip()}")
     return findings

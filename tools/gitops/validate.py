@@ -82,7 +82,11 @@ def validate(
     if not gitops_dir.is_dir():
         raise ValidationError(f"{gitops_dir} is not a directory")
     with render.materialized(gitops_dir) as copy:
-        return _validate(copy, policies_dir, tools, wanted)
+        try:
+            return _validate(copy, policies_dir, tools, wanted)
+        except ValidationError as err:
+            # Name the tree the caller gave, not the temporary copy.
+            raise ValidationError(str(err).replace(str(copy), str(gitops_dir))) from err
 
 
 def _validate(gitops_dir: Path, policies_dir: Path, tools: Tools, wanted: Sequence[str]) -> Report:
@@ -115,6 +119,17 @@ def _validate(gitops_dir: Path, policies_dir: Path, tools: Tools, wanted: Sequen
     return report
 
 
+def unchecked_summary(unchecked: Sequence[Finding]) -> list[tuple[str, list[str], int]]:
+    """(reason, kinds, count) per reason: one line each instead of one per object."""
+    by_reason: dict[str, list[Finding]] = {}
+    for finding in unchecked:
+        by_reason.setdefault(finding.message, []).append(finding)
+    return [
+        (reason, sorted({f.subject.split("/", 1)[0] for f in found}), len(found))
+        for reason, found in sorted(by_reason.items())
+    ]
+
+
 def main(argv: Sequence[str]) -> int:
     defaults = Tools.default()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -134,12 +149,8 @@ def main(argv: Sequence[str]) -> int:
         return 1
     for finding in report.findings:
         print(finding)
-    if report.unchecked:
-        kinds = sorted({f.subject.split("/", 1)[0] for f in report.unchecked})
-        print(
-            f"validate: {len(report.unchecked)} objects not schema-checked "
-            f"({', '.join(kinds)}): {report.unchecked[0].message}"
-        )
+    for reason, kinds, count in unchecked_summary(report.unchecked):
+        print(f"validate: {count} objects not schema-checked ({', '.join(kinds)}): {reason}")
     verdict = "ok" if report.ok else f"FAILED, {len(report.findings)} failures"
     print(f"validate: {len(report.roots)} roots, {report.objects} objects: {verdict}")
     return 0 if report.ok else 1

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from tools.kube_schemas import yamlio
+from tools.kube_schemas import helm_metadata, yamlio
 from tools.kube_schemas.schema_walk import (
     Schema,
     allow_null,
@@ -51,6 +51,9 @@ def convert_crd(crd: dict[str, Any], source: str) -> dict[str, Schema]:
         if not isinstance(schema, dict):
             raise ValueError(f"{source}: {kind} {name} has no openAPIV3Schema to validate with")
         strict = pin_identity(walk(schema, _rewrite), f"{group}/{name}", kind)
+        # The API server accepts metadata on every custom resource, declared or
+        # not (Linkerd's schemas leave it out); it validates it as ObjectMeta.
+        strict["properties"].setdefault("metadata", {"type": "object"})
         out[f"{group}/{kind.lower()}_{name}.json"] = strict
     return out
 
@@ -70,10 +73,14 @@ def convert(documents: Iterable[tuple[str, Any]]) -> dict[str, Schema]:
     return out
 
 
-def load_documents(paths: Iterable[Path]) -> list[tuple[str, Any]]:
+def load_documents(paths: Iterable[Path], *, helm_templates: bool = False) -> list[tuple[str, Any]]:
+    """Every YAML document of `paths`; Helm templates rendered first (helm_metadata)."""
     docs: list[tuple[str, Any]] = []
     for path in paths:
-        docs.extend((str(path), doc) for doc in yamlio.load_all(path.read_text()))
+        text = path.read_text()
+        if helm_templates:
+            text = helm_metadata.render(text, str(path))
+        docs.extend((str(path), doc) for doc in yamlio.load_all(text))
     return docs
 
 

@@ -56,6 +56,13 @@ def test_identity_is_pinned_per_version(schemas: dict[str, Any]) -> None:
     assert props["kind"]["enum"] == ["Widget"]
 
 
+def test_metadata_is_always_allowed(schemas: dict[str, Any]) -> None:
+    # v1beta1 of the fixture declares only spec, as Linkerd's CRDs do.
+    props = schemas["example.com/widget_v1beta1.json"]["properties"]
+    assert props["metadata"] == {"type": "object"}
+    assert schemas["example.com/widget_v1beta1.json"]["additionalProperties"] is False
+
+
 def test_int_or_string_without_anyof_gets_one() -> None:
     crd = _crd({"type": "object", "properties": {"n": {"x-kubernetes-int-or-string": True}}})
     out = crd2jsonschema.convert([("x", crd)])

@@ -6,6 +6,7 @@ run without the proxy.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -44,11 +45,18 @@ def module_dirs(tmp: Path) -> tuple[Path, Path]:
 
 LOCK = lock.Lock(
     kubernetes=lock.KubernetesSource(
-        "k8s.io/kubernetes", "v1.28.15", "h1:k8s=", "api/openapi-spec/swagger.json"
+        module="k8s.io/kubernetes",
+        version="v1.28.15",
+        sum="h1:k8s=",
+        openapi="api/openapi-spec/swagger.json",
     ),
     crds=(
         lock.CrdSource(
-            "example.com/widgets", "v1.0.0", "h1:w=", name="w", files=("config/widget.yaml",)
+            module="example.com/widgets",
+            version="v1.0.0",
+            sum="h1:w=",
+            name="w",
+            files=("config/widget.yaml",),
         ),
     ),
 )
@@ -68,6 +76,61 @@ def test_build_writes_both_layouts(tmp_path: Path) -> None:
     assert (out / "k8s/v1.28.15-standalone-strict/deployment-apps-v1.json").is_file()
     assert (out / "crds/example.com/widget_v1.json").is_file()
     assert len(report) == 2
+
+
+def test_a_module_unknown_to_the_checksum_db_is_fetched_with_gonosumdb(tmp_path: Path) -> None:
+    k8s, crds = module_dirs(tmp_path)
+    # The stand-in go serves the CRD module only when told to skip the checksum DB.
+    script = fake_go(
+        tmp_path,
+        {
+            "k8s.io/kubernetes@v1.28.15": {"Sum": "h1:k8s=", "Dir": str(k8s)},
+            "example.com/widgets@v1.0.0": {"Sum": "h1:w=", "Dir": str(crds)},
+        },
+    )
+    text = script.read_text().replace(
+        "ref = sys.argv[-1]\n",
+        "import os\nref = sys.argv[-1]\n"
+        "skip = os.environ.get('GONOSUMDB')\n"
+        "if ref.startswith('example.com') and skip != 'example.com/widgets':\n"
+        "    ref = 'refused'\n",
+    )
+    script.write_text(text)
+    with pytest.raises(fetch.FetchError, match="not served"):
+        fetch.build(LOCK, script, tmp_path / "out1")
+    [source] = LOCK.crds
+    unchecked = dataclasses.replace(source, checksum_db=False)
+    fetch.build(dataclasses.replace(LOCK, crds=(unchecked,)), script, tmp_path / "out2")
+    assert (tmp_path / "out2/crds/example.com/widget_v1.json").is_file()
+
+
+def test_unavailable_kinds_are_written_for_the_validator(tmp_path: Path) -> None:
+    k8s, crds = module_dirs(tmp_path)
+    go = fake_go(
+        tmp_path,
+        {
+            "k8s.io/kubernetes@v1.28.15": {"Sum": "h1:k8s=", "Dir": str(k8s)},
+            "example.com/widgets@v1.0.0": {"Sum": "h1:w=", "Dir": str(crds)},
+        },
+    )
+    entry = lock.Unavailable("policy.linkerd.io", ("Server",), "none served")
+    fetch.build(dataclasses.replace(LOCK, unavailable=(entry,)), go, tmp_path / "out")
+    written = json.loads((tmp_path / "out/unavailable.json").read_text())
+    assert written == [{"group": "policy.linkerd.io", "kinds": ["Server"], "reason": "none served"}]
+
+
+def test_a_group_listed_unavailable_that_has_schemas_is_an_error(tmp_path: Path) -> None:
+    k8s, crds = module_dirs(tmp_path)
+    go = fake_go(
+        tmp_path,
+        {
+            "k8s.io/kubernetes@v1.28.15": {"Sum": "h1:k8s=", "Dir": str(k8s)},
+            "example.com/widgets@v1.0.0": {"Sum": "h1:w=", "Dir": str(crds)},
+        },
+    )
+    entry = lock.Unavailable("example.com", ("Widget",), "stale")
+    with pytest.raises(fetch.FetchError, match="drop it from"):
+        fetch.build(dataclasses.replace(LOCK, unavailable=(entry,)), go, tmp_path / "out")
 
 
 def test_a_module_whose_sum_differs_from_the_lock_is_refused(tmp_path: Path) -> None:

@@ -18,43 +18,60 @@ from typing import Any
 STAMPED_FILES = (
     "tools/kube_schemas/sources.lock",
     "tools/kube_schemas/crd2jsonschema.py",
+    "tools/kube_schemas/helm_metadata.py",
     "tools/kube_schemas/openapi2jsonschema.py",
     "tools/kube_schemas/schema_walk.py",
     "tools/kube_schemas/yamlio.py",
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Module:
-    """One Go module at one version, with the sum `go mod download` must report."""
+    """One Go module at one version, with the sum `go mod download` must report.
+
+    `checksum_db` False: the Go checksum database has no record of this
+    version (a pseudo-version nobody asked it about), so `go` is told not to
+    ask (GONOSUMDB) and the lock's sum, checked against upstream's own tree
+    when it was pinned, is the only pin. Every other module is checked twice.
+    """
 
     module: str
     version: str
     sum: str
+    checksum_db: bool = True
 
     @property
     def ref(self) -> str:
         return f"{self.module}@{self.version}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class KubernetesSource(Module):
     """The module carrying Kubernetes' OpenAPI (swagger 2.0) document."""
 
     openapi: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CrdSource(Module):
-    """A project's module and the CRD files inside it."""
+    """A project's module and the CRD files inside it.
+
+    `helm_templates`: the files are Helm chart templates whose only
+    expressions sit in `metadata` (tools/kube_schemas/helm_metadata.py).
+    """
 
     name: str
     files: tuple[str, ...]
+    helm_templates: bool = False
 
 
 @dataclass(frozen=True)
 class Unavailable:
-    """Kinds of one API group whose upstream CRDs no package registry serves."""
+    """Kinds of one API group whose upstream CRDs no package registry serves.
+
+    The validator leaves exactly these out of kubeconform and names every
+    such object on every run; any other kind without a schema fails.
+    """
 
     group: str
     kinds: tuple[str, ...]
@@ -80,15 +97,26 @@ def _text(table: dict[str, Any], key: str, where: str) -> str:
     return value
 
 
-def _module(table: dict[str, Any], where: str) -> tuple[str, str, str]:
-    module = _text(table, "module", where)
+def _flag(table: dict[str, Any], key: str, where: str, default: bool) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        raise ValueError(f"{where}: `{key}` must be true or false")
+    return value
+
+
+def _module(table: dict[str, Any], where: str) -> dict[str, Any]:
     version = _text(table, "version", where)
     digest = _text(table, "sum", where)
     if not version.startswith("v"):
         raise ValueError(f"{where}: version {version!r} must be an exact v-prefixed version")
     if not digest.startswith("h1:"):
         raise ValueError(f"{where}: sum {digest!r} must be the module's h1: hash")
-    return module, version, digest
+    return {
+        "module": _text(table, "module", where),
+        "version": version,
+        "sum": digest,
+        "checksum_db": _flag(table, "checksum_db", where, True),
+    }
 
 
 def parse(text: str) -> Lock:
@@ -97,9 +125,8 @@ def parse(text: str) -> Lock:
     k8s = data.get("kubernetes")
     if not isinstance(k8s, dict):
         raise ValueError("sources.lock: a [kubernetes] table is required")
-    kubernetes = KubernetesSource(
-        *_module(k8s, "[kubernetes]"), _text(k8s, "openapi", "[kubernetes]")
-    )
+    where = "[kubernetes]"
+    kubernetes = KubernetesSource(**_module(k8s, where), openapi=_text(k8s, "openapi", where))
     crds = []
     names = set()
     for index, table in enumerate(data.get("crds", [])):
@@ -111,7 +138,14 @@ def parse(text: str) -> Lock:
         files = table.get("files")
         if not isinstance(files, list) or not files or not all(isinstance(f, str) for f in files):
             raise ValueError(f"{where}: `files` must list the CRD files inside the module")
-        crds.append(CrdSource(*_module(table, where), name=name, files=tuple(files)))
+        crds.append(
+            CrdSource(
+                **_module(table, where),
+                name=name,
+                files=tuple(files),
+                helm_templates=_flag(table, "helm_templates", where, False),
+            )
+        )
     if not crds:
         raise ValueError("sources.lock: no [[crds]] entries")
     unavailable = []

@@ -33,7 +33,7 @@ def test_the_committed_lock_pins_kubernetes_1_28_and_every_crd_source() -> None:
     assert pinned.kubernetes_version.startswith("1.28.")
     names = {c.name for c in pinned.crds}
     assert {"argo-cd", "prometheus-operator", "cert-manager", "external-secrets"} <= names
-    assert {"cloudnative-pg", "rabbitmq-cluster-operator"} <= names
+    assert {"cloudnative-pg", "rabbitmq-cluster-operator", "linkerd"} <= names
     for source in pinned.crds:
         assert all(f.endswith(".yaml") for f in source.files), source.name
 
@@ -58,6 +58,34 @@ def test_a_good_lock_parses() -> None:
 def test_a_broken_lock_is_refused(broken: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         lock.parse(broken)
+
+
+def test_flags_are_booleans() -> None:
+    parsed = lock.parse(
+        GOOD.replace('files = ["crds/x.yaml"]', 'files = ["x"]\nchecksum_db = false')
+    )
+    assert parsed.crds[0].checksum_db is False
+    assert parsed.kubernetes.checksum_db is True
+    assert parsed.crds[0].helm_templates is False
+    with pytest.raises(ValueError, match="`helm_templates` must be true or false"):
+        lock.parse(GOOD.replace('files = ["crds/x.yaml"]', 'files = ["x"]\nhelm_templates = "yes"'))
+
+
+def test_unavailable_kinds_need_group_kinds_and_reason() -> None:
+    entry = '\n[[unavailable]]\ngroup = "policy.linkerd.io"\nkinds = ["Server"]\nreason = "r"\n'
+    parsed = lock.parse(GOOD + entry)
+    assert parsed.unavailable == (lock.Unavailable("policy.linkerd.io", ("Server",), "r"),)
+    with pytest.raises(ValueError, match="`reason`"):
+        lock.parse(GOOD + entry.replace('reason = "r"', ""))
+    with pytest.raises(ValueError, match="`kinds`"):
+        lock.parse(GOOD + entry.replace('kinds = ["Server"]', "kinds = []"))
+
+
+def test_the_committed_lock_leaves_out_only_what_no_registry_serves() -> None:
+    pinned = lock.load(REPO / "tools/kube_schemas/sources.lock")
+    assert [(u.group, u.kinds) for u in pinned.unavailable] == [
+        ("redis.redis.opstreelabs.in", ("RedisCluster",))
+    ]
 
 
 def test_stamp_is_what_sha256sum_prints() -> None:

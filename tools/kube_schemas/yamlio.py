@@ -11,8 +11,12 @@ from typing import Any
 
 import yaml
 
+# libyaml's parser when PyYAML has it (both the wheel and Debian's do): the
+# same safe constructors, several times faster on the large upstream CRDs.
+_Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-class _Loader(yaml.SafeLoader):
+
+class _Loader(_Base):  # type: ignore[valid-type,misc]
     pass
 
 
