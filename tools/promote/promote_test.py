@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import threading
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ import pytest
 
 from tools.promote import health, layout
 from tools.promote.changes import Code
+from tools.promote.fake_argocd import FakeArgo
 from tools.promote.testrepo import cli, commit_file, digest, git, make_repo
 from tools.promote.validation import Validator
 
@@ -456,3 +458,42 @@ def test_status_names_a_digest_that_never_went_through_dev(
     code, out = cli(repo, validator, "status")
     assert code == Code.OK
     assert "not a release" in out
+
+
+# --- Argo CD as the health source ---------------------------------------------
+
+
+def test_argocd_decides_when_it_answers(repo: Path, validator: Validator) -> None:
+    release(repo, validator, digest("2"), digest("b"))  # and no status file at all
+    argo = FakeArgo()
+    try:
+        for svc, d in ((EDGE, digest("2")), (CORE, digest("b"))):
+            argo.apps[f"{svc.name}-dev"] = {
+                "status": {
+                    "sync": {"status": "Synced"},
+                    "health": {"status": "Healthy"},
+                    "summary": {"images": [f"{svc.image}@{d}"]},
+                }
+            }
+        code, out = cli(repo, validator, "--from", "dev", "--to", "staging", "--argocd", argo.url)
+        assert code == Code.OK, out
+        assert f"dev is healthy according to Argo CD {argo.url}" in out
+        assert f"Health of dev: Argo CD {argo.url}" in git(repo, "log", "-1", "--format=%B")
+    finally:
+        argo.server.shutdown()
+        argo.server.server_close()
+
+
+def test_unreachable_argocd_falls_back_to_the_status_file(repo: Path, validator: Validator) -> None:
+    release(repo, validator, digest("2"), digest("b"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    code, out = cli(repo, validator, "--from", "dev", "--to", "staging", "--argocd", url)
+    assert code == Code.UNHEALTHY, out
+    assert f"Argo CD at {url} is unreachable" in out
+    assert "no status file for dev" in out
+    smoke_passed(repo, validator, "dev")
+    code, out = cli(repo, validator, "--from", "dev", "--to", "staging", "--argocd", url)
+    assert code == Code.OK, out
+    assert "healthy according to status file gitops/status/dev.json" in out
