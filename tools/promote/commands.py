@@ -9,6 +9,7 @@ moved, so history alone answers "what runs where, since when, from where".
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -357,3 +358,44 @@ def record_status(ctx: Context, env: str, smoke: str, details: str, now: datetim
         return Outcome(commit, "HEAD")
 
     return _guarded(ctx, env, run)
+
+
+# --- wait -------------------------------------------------------------------
+
+
+def wait_synced(
+    ctx: Context,
+    env: str,
+    argocd_url: str,
+    app_pattern: str,
+    timeout: float,
+    interval: float,
+) -> None:
+    """Until Argo CD runs, Synced and Healthy, the digests `env` pins at HEAD.
+
+    What CI waits on between a commit and the smoke test; Refused(UNHEALTHY)
+    with the last reasons when `timeout` passes first.
+    """
+    head = ctx.repo.head()
+    want: dict[str, tuple[str, str]] = {}
+    for svc in layout.SERVICES.values():
+        path = svc.overlay(env)
+        pinned = overlay.digests(read_overlay(ctx.repo, head, path), path)
+        want[svc.name] = (svc.image, pinned[svc.image])
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            verdict = health.from_argocd(argocd_url, env, want, app_pattern)
+            reasons = verdict.reasons
+        except health.Unreachable as err:
+            reasons = [f"Argo CD at {argocd_url} is unreachable ({err})"]
+        if not reasons:
+            print(f"{env}: Synced, Healthy, running {head[:12]}'s digests", file=ctx.out)
+            return
+        if time.monotonic() + interval > deadline:
+            raise Refused(
+                Code.UNHEALTHY,
+                f"{env} not Synced and Healthy with {head[:12]}'s digests after {timeout:.0f}s:\n  "
+                + "\n  ".join(reasons),
+            )
+        time.sleep(interval)

@@ -1,6 +1,6 @@
 """CLI: bazel run //tools/promote -- [promote] --from staging --to prod [--service ws-edge]
 
-Subcommands: promote (the default), release, status, rollback, record-status.
+Subcommands: promote (the default), release, status, rollback, record-status, wait.
 Exit codes are tools.promote.changes.Code (documented in README.md).
 """
 
@@ -19,7 +19,7 @@ from tools.promote.changes import Code, Context, Refused
 from tools.promote.gitrepo import GitError, Repo
 from tools.promote.validation import Validator, gitops_validator
 
-SUBCOMMANDS = ("promote", "release", "status", "rollback", "record-status")
+SUBCOMMANDS = ("promote", "release", "status", "rollback", "record-status", "wait")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -72,6 +72,13 @@ def parser() -> argparse.ArgumentParser:
     h.add_argument("--env", required=True, choices=layout.ENVIRONMENTS)
     h.add_argument("--smoke", required=True, choices=("passed", "failed"))
     h.add_argument("--details", default="", help="e.g. the CI run URL")
+
+    w = sub.add_parser("wait", help="until Argo CD runs what an environment pins, Synced+Healthy")
+    w.add_argument("--env", required=True, choices=layout.ENVIRONMENTS)
+    w.add_argument("--argocd", required=True, metavar="URL")
+    w.add_argument("--argocd-app", default="{service}-{env}", help="Application name pattern")
+    w.add_argument("--timeout", type=float, default=900.0, help="seconds")
+    w.add_argument("--interval", type=float, default=10.0, help="seconds between polls")
     return top
 
 
@@ -146,6 +153,10 @@ def run(
             out.write(status_cmd.render_json(table) if args.json else status_cmd.render(table))
         elif args.command == "rollback":
             commands.rollback(ctx, args.env, args.dry_run)
+        elif args.command == "wait":
+            commands.wait_synced(
+                ctx, args.env, args.argocd, args.argocd_app, args.timeout, args.interval
+            )
         else:
             commands.record_status(ctx, args.env, args.smoke, args.details, datetime.now(UTC))
     except Refused as refusal:

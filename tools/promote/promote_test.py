@@ -497,3 +497,28 @@ def test_unreachable_argocd_falls_back_to_the_status_file(repo: Path, validator:
     code, out = cli(repo, validator, "--from", "dev", "--to", "staging", "--argocd", url)
     assert code == Code.OK, out
     assert "healthy according to status file gitops/status/dev.json" in out
+
+
+def test_wait_returns_once_argocd_runs_what_head_pins(repo: Path, validator: Validator) -> None:
+    argo = FakeArgo()
+    try:
+        for svc, d in ((EDGE, digest("1")), (CORE, digest("a"))):
+            argo.apps[f"{svc.name}-staging"] = {
+                "status": {
+                    "sync": {"status": "Synced"},
+                    "health": {"status": "Progressing"},
+                    "summary": {"images": [f"{svc.image}@{d}"]},
+                }
+            }
+        args = ("wait", "--env", "staging", "--argocd", argo.url, "--interval", "0.05")
+        code, out = cli(repo, validator, *args, "--timeout", "0.3")
+        assert code == Code.UNHEALTHY, out
+        assert "ws-edge-staging is Progressing, not Healthy" in out
+        for app in argo.apps.values():
+            app["status"]["health"]["status"] = "Healthy"
+        code, out = cli(repo, validator, *args, "--timeout", "5")
+        assert code == Code.OK, out
+        assert "staging: Synced, Healthy" in out
+    finally:
+        argo.server.shutdown()
+        argo.server.server_close()
