@@ -17,7 +17,7 @@ from tools.promote import commands, layout, overlay
 from tools.promote import status as status_cmd
 from tools.promote.changes import Code, Context, Refused
 from tools.promote.gitrepo import GitError, Repo
-from tools.promote.validation import Validator, gitops_validator
+from tools.promote.validation import Validator, ValidatorUnavailable, gitops_validator
 
 SUBCOMMANDS = ("promote", "release", "status", "rollback", "record-status", "wait")
 
@@ -163,7 +163,7 @@ def run(
         print(f"promote: refused ({refusal.code.name}, exit {int(refusal.code)}):", file=err)
         print(f"  {refusal.reason}", file=err)
         return int(refusal.code)
-    except (GitError, overlay.OverlayError) as error:
+    except (GitError, overlay.OverlayError, ValidatorUnavailable) as error:
         print(f"promote: error: {error}", file=err)
         return int(Code.ERROR)
     return int(Code.OK)

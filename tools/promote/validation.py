@@ -19,9 +19,18 @@ from pathlib import Path
 Validator = Callable[[Path], list[str]]
 
 
+class ValidatorUnavailable(RuntimeError):
+    """The gitops validator cannot be loaded: nothing can be checked, so nothing is written."""
+
+
 def gitops_validator(checkout: Path) -> list[str]:
     """Runs tools.gitops.validate over `checkout`'s gitops/ and policies/."""
-    from tools.gitops import validate  # type: ignore[import-untyped]  # until it lands typed
+    try:
+        from tools.gitops import validate  # type: ignore[import-untyped]  # until it lands typed
+    except ImportError as err:
+        raise ValidatorUnavailable(
+            f"the gitops validator (tools/gitops) is missing: {err}"
+        ) from err
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
