@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from argparse import SUPPRESS
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -17,7 +18,7 @@ from tools.promote import commands, layout, overlay
 from tools.promote import status as status_cmd
 from tools.promote.changes import Code, Context, Refused
 from tools.promote.gitrepo import GitError, Repo
-from tools.promote.validation import Validator, ValidatorUnavailable, gitops_validator
+from tools.promote.validation import Tools, Validator, gitops_validator
 
 SUBCOMMANDS = ("promote", "release", "status", "rollback", "record-status", "wait")
 
@@ -30,6 +31,11 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="repository root (default: the Bazel workspace, else the current directory)",
     )
+    # The validator's pinned tools: BUILD.bazel passes their runfiles paths;
+    # the defaults are this checkout's .tools/ as tools/setup leaves it.
+    defaults = Tools.default()
+    for name in ("kustomize", "kubeconform", "opa", "schemas"):
+        top.add_argument(f"--{name}", type=Path, default=getattr(defaults, name), help=SUPPRESS)
     sub = top.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("promote", help="copy digests from one overlay to the next")
@@ -110,11 +116,16 @@ def default_root() -> Path:
     return Path(os.environ.get("BUILD_WORKSPACE_DIRECTORY") or os.getcwd())
 
 
+TOP_LEVEL = ("--repo", "--kustomize", "--kubeconform", "--opa", "--schemas")
+
+
 def with_subcommand(argv: list[str]) -> list[str]:
     """`--from staging --to prod` means `promote --from staging --to prod`."""
     if any(a in SUBCOMMANDS for a in argv) or argv[:1] in (["-h"], ["--help"]):
         return argv
-    at = 2 if argv[:1] == ["--repo"] else 1 if argv[:1] and argv[0].startswith("--repo=") else 0
+    at = 0
+    while at < len(argv) and argv[at].split("=", 1)[0] in TOP_LEVEL:
+        at += 1 if "=" in argv[at] else 2
     return [*argv[:at], "promote", *argv[at:]]
 
 
@@ -122,15 +133,26 @@ def run(
     argv: list[str],
     out: TextIO,
     err: TextIO | None = None,
-    validator: Validator = gitops_validator,
+    validator: Validator | None = None,
 ) -> int:
     """Runs one command; returns its exit code (Code). The entry point tests call.
 
     Progress and diffs go to `out`; refusals and errors to `err` (default `out`).
+    `validator` defaults to the gitops validator with the --kustomize, … tools.
     """
     err = err or out
     args = parser().parse_args(with_subcommand(argv))
     repo = Repo((args.repo or default_root()).resolve())
+    if validator is None:
+        # A Bazel label can name the schemas' STAMP file, not their directory.
+        schemas = args.schemas.parent if args.schemas.name == "STAMP" else args.schemas
+        tools = Tools(
+            args.kustomize.absolute(),
+            args.kubeconform.absolute(),
+            args.opa.absolute(),
+            schemas.absolute(),
+        )
+        validator = gitops_validator(tools)
     ctx = Context(repo, validator, out)
     try:
         if args.command == "promote":
@@ -163,7 +185,7 @@ def run(
         print(f"promote: refused ({refusal.code.name}, exit {int(refusal.code)}):", file=err)
         print(f"  {refusal.reason}", file=err)
         return int(refusal.code)
-    except (GitError, overlay.OverlayError, ValidatorUnavailable) as error:
+    except (GitError, overlay.OverlayError) as error:
         print(f"promote: error: {error}", file=err)
         return int(Code.ERROR)
     return int(Code.OK)

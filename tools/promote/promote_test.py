@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import socket
-import subprocess
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,49 +16,63 @@ from tools.promote import health, layout
 from tools.promote.changes import Code
 from tools.promote.fake_argocd import FakeArgo
 from tools.promote.testrepo import cli, commit_file, digest, git, make_repo
-from tools.promote.validation import Validator
+from tools.promote.validation import Tools, Validator, gitops_validator
 
 EDGE = layout.SERVICES["ws-edge"]
 CORE = layout.SERVICES["session-core"]
 
 
-def _kustomize() -> Path:
-    return Path(os.environ["TEST_SRCDIR"]) / "go_tools" / "kustomize"
-
-
-def render_only(checkout: Path) -> list[str]:
-    """Stand-in until tools/gitops lands: kustomize build of every overlay."""
-    failures = []
-    for root in sorted((checkout / "gitops").glob("apps/*/overlays/*")):
-        proc = subprocess.run(
-            [str(_kustomize()), "build", str(root)], capture_output=True, text=True, check=False
-        )
-        if proc.returncode != 0:
-            failures.append(f"{root.relative_to(checkout)}: {proc.stderr.strip()}")
-    return failures
-
-
-@pytest.fixture
-def validator() -> Validator:
-    return render_only
-
-
-@pytest.fixture
-def policies_dir() -> Path | None:
-    return None
-
-
-@pytest.fixture
-def invalid_patch() -> str:
-    """A patch kustomize cannot apply: it names a Deployment the overlay lacks."""
-    return (
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: no-such-app\n"
-        "spec:\n  replicas: 2\n"
+def tools() -> Tools:
+    """The pinned tools and schemas, from the labels BUILD.bazel passes."""
+    return Tools(
+        kustomize=Path(os.environ["KUSTOMIZE"]).absolute(),
+        kubeconform=Path(os.environ["KUBECONFORM"]).absolute(),
+        opa=Path(os.environ["OPA"]).absolute(),
+        schemas=Path(os.environ["KUBE_SCHEMAS_STAMP"]).absolute().parent,
     )
 
 
+@pytest.fixture(scope="session")
+def validator() -> Validator:
+    """The gitops validator itself: kustomize, kubeconform -strict, the policies."""
+    return gitops_validator(tools())
+
+
 @pytest.fixture
-def repo(tmp_path: Path, policies_dir: Path | None) -> Path:
+def policies_dir() -> Path:
+    """The repository's real policies/ (//policies:policies in the runfiles)."""
+    return Path(os.environ["TEST_SRCDIR"]) / os.environ["TEST_WORKSPACE"] / "policies"
+
+
+DEPLOYMENT_PATCH = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n{spec}"
+
+
+@pytest.fixture(
+    params=[
+        # kustomize cannot apply it: the overlay has no such Deployment.
+        ("render", DEPLOYMENT_PATCH.format(name="no-such-app", spec="  replicas: 2\n")),
+        # kubeconform -strict: a field the Deployment schema does not have.
+        ("schema", DEPLOYMENT_PATCH.format(name="ws-edge", spec="  replicaz: 2\n")),
+        # policies/podsecurity: a privileged container.
+        (
+            "policy",
+            DEPLOYMENT_PATCH.format(
+                name="ws-edge",
+                spec="  template:\n    spec:\n      containers:\n        - name: ws-edge\n"
+                "          securityContext:\n            privileged: true\n",
+            ),
+        ),
+    ],
+    ids=lambda p: p[0],
+)
+def invalid_patch(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """(the check that must catch it, a staging patch the gitops tests reject)."""
+    check, patch = request.param
+    return check, patch
+
+
+@pytest.fixture
+def repo(tmp_path: Path, policies_dir: Path) -> Path:
     root = tmp_path / "repo"
     make_repo(root, policies_dir)
     return root
@@ -274,20 +287,22 @@ def test_status_file_override(repo: Path, validator: Validator, tmp_path: Path) 
 
 
 def test_refuses_a_change_that_does_not_validate(
-    repo: Path, validator: Validator, invalid_patch: str
+    repo: Path, validator: Validator, invalid_patch: tuple[str, str]
 ) -> None:
+    check, patch = invalid_patch
     release(repo, validator, digest("2"), digest("b"))
     smoke_passed(repo, validator, "dev")
     # Someone merged a staging overlay the gitops tests would reject; promoting
     # into it must not add a commit on top of a tree that does not validate.
     overlay_path = EDGE.overlay("staging")
     text = (repo / overlay_path).read_text() + "patches:\n  - path: broken.yaml\n"
-    commit_file(repo, str(Path(overlay_path).parent / "broken.yaml"), invalid_patch, "chore: patch")
+    commit_file(repo, str(Path(overlay_path).parent / "broken.yaml"), patch, "chore: patch")
     commit_file(repo, overlay_path, text, "chore: a broken staging patch")
     before = head(repo)
     code, out = cli(repo, validator, "--from", "dev", "--to", "staging")
     assert code == Code.INVALID, out
     assert "does not validate" in out
+    assert f"apps/ws-edge/overlays/staging: {check}" in out  # root and check named
     assert head(repo) == before
 
 
