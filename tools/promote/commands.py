@@ -109,7 +109,7 @@ class HealthSource:
     """Where the source environment's health comes from (see health.py)."""
 
     argocd_url: str | None = None
-    argocd_app_pattern: str = "{service}-{env}"
+    argocd_app_pattern: str = "{service}"
     status_file_text: Callable[[str], str | None] | None = None  # override of the committed one
 
 

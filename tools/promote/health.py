@@ -2,8 +2,9 @@
 
 Two sources, and the verdict says which one decided:
 
-- **Argo CD**, when `--argocd URL` is given and answers: for each service the
-  Application `<service>-<env>` (GET /api/v1/applications/<name>, bearer
+- **Argo CD**, when `--argocd URL` (that environment's Argo CD: one per
+  cluster) is given and answers: for each service the Application named
+  after it, `ws-edge` / `session-core` (GET /api/v1/applications/<name>, bearer
   token from $ARGOCD_AUTH_TOKEN when set) must be Synced and Healthy, and its
   `status.summary.images` must list `<image>@<digest>`.
 - **The status file** `gitops/status/<env>.json`, written and committed by
@@ -147,7 +148,7 @@ def from_argocd(
     base_url: str,
     env: str,
     want: Mapping[str, tuple[str, str]],
-    app_pattern: str = "{service}-{env}",
+    app_pattern: str = "{service}",
     timeout: float = 10.0,
 ) -> Verdict:
     """Verdict of Argo CD's Applications; `want` maps service -> (image, digest).

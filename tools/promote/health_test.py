@@ -78,7 +78,7 @@ def test_argocd_synced_healthy_and_running_the_digest(
     argo: FakeArgo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(health.TOKEN_ENV, "t0ken")
-    argo.apps["ws-edge-staging"] = app()
+    argo.apps["ws-edge"] = app()
     verdict = health.from_argocd(argo.url, "staging", {"ws-edge": (IMAGE, D1)})
     assert verdict.healthy, verdict.reasons
     assert verdict.source == f"Argo CD {argo.url}"
@@ -96,7 +96,7 @@ def test_argocd_synced_healthy_and_running_the_digest(
 )
 def test_argocd_unhealthy_says_why(argo: FakeArgo, application: Any, reason: str) -> None:
     if application is not None:
-        argo.apps["ws-edge-staging"] = application
+        argo.apps["ws-edge"] = application
     verdict = health.from_argocd(argo.url, "staging", {"ws-edge": (IMAGE, D1)})
     assert not verdict.healthy
     assert any(reason in r for r in verdict.reasons), verdict.reasons

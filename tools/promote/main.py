@@ -48,7 +48,7 @@ def parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="Argo CD API base URL; when it answers, its Application status decides health",
     )
-    p.add_argument("--argocd-app", default="{service}-{env}", help="Application name pattern")
+    p.add_argument("--argocd-app", default="{service}", help="Application name ({service}, {env})")
     p.add_argument(
         "--status-file",
         type=Path,
@@ -82,7 +82,7 @@ def parser() -> argparse.ArgumentParser:
     w = sub.add_parser("wait", help="until Argo CD runs what an environment pins, Synced+Healthy")
     w.add_argument("--env", required=True, choices=layout.ENVIRONMENTS)
     w.add_argument("--argocd", required=True, metavar="URL")
-    w.add_argument("--argocd-app", default="{service}-{env}", help="Application name pattern")
+    w.add_argument("--argocd-app", default="{service}", help="Application name ({service}, {env})")
     w.add_argument("--timeout", type=float, default=900.0, help="seconds")
     w.add_argument("--interval", type=float, default=10.0, help="seconds between polls")
     return top

@@ -483,7 +483,7 @@ def test_argocd_decides_when_it_answers(repo: Path, validator: Validator) -> Non
     argo = FakeArgo()
     try:
         for svc, d in ((EDGE, digest("2")), (CORE, digest("b"))):
-            argo.apps[f"{svc.name}-dev"] = {
+            argo.apps[svc.name] = {
                 "status": {
                     "sync": {"status": "Synced"},
                     "health": {"status": "Healthy"},
@@ -518,7 +518,7 @@ def test_wait_returns_once_argocd_runs_what_head_pins(repo: Path, validator: Val
     argo = FakeArgo()
     try:
         for svc, d in ((EDGE, digest("1")), (CORE, digest("a"))):
-            argo.apps[f"{svc.name}-staging"] = {
+            argo.apps[svc.name] = {
                 "status": {
                     "sync": {"status": "Synced"},
                     "health": {"status": "Progressing"},
@@ -528,7 +528,7 @@ def test_wait_returns_once_argocd_runs_what_head_pins(repo: Path, validator: Val
         args = ("wait", "--env", "staging", "--argocd", argo.url, "--interval", "0.05")
         code, out = cli(repo, validator, *args, "--timeout", "0.3")
         assert code == Code.UNHEALTHY, out
-        assert "ws-edge-staging is Progressing, not Healthy" in out
+        assert "Application ws-edge is Progressing, not Healthy" in out
         for app in argo.apps.values():
             app["status"]["health"]["status"] = "Healthy"
         code, out = cli(repo, validator, *args, "--timeout", "5")
