@@ -50,6 +50,8 @@ EXPECTED = {
     "meshinjection": {
         "Namespace/-/harmonyflow-prod: app namespace is not in the mesh; annotate it with"
         " linkerd.io/inject: enabled",
+        "Namespace/-/harmonyflow-prod: app namespace in prod admits meshed traffic no policy"
+        " covers; annotate it with config.linkerd.io/default-inbound-policy: deny",
     },
     "networkpolicy": {
         "Namespace/-/harmonyflow-prod: no default-deny NetworkPolicy for Egress; add one in"

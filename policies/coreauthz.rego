@@ -3,7 +3,10 @@
 # that applies to it (targeting the Server, a route of it, or the whole
 # namespace) requires only a MeshTLSAuthentication of ws-edge's
 # ServiceAccount, at least one such policy exists, and the Server's own
-# default stays deny.
+# default stays deny. One exception: a route that matches nothing but the
+# gRPC health service may admit unauthenticated callers, because kubelet's
+# gRPC probes are not meshed and Linkerd does not authorize them itself
+# (linkerd/linkerd2#9595); the health service says SERVING and nothing more.
 package syncbridge.coreauthz
 
 import data.syncbridge.lib.k8s
@@ -15,10 +18,11 @@ _grpc_port := 50051
 
 # Core's gRPC ports: {"template", "name", "number"}, from long-running pods
 # of the core image with a port named grpc or numbered 50051 (the outbox
-# relay runs the same image without one).
+# relay runs the same image without one), as deployed (not in a bare base).
 _core_ports contains {"template": t, "name": object.get(port, "name", ""), "number": port.containerPort} if {
 	some t in k8s.templates
 	k8s.long_running(t.object)
+	k8s.deployed(t.object)
 	some c in t.template.spec.containers
 	k8s.image_repository(c.image) == k8s.core_image
 	some port in object.get(c, "ports", [])
@@ -100,6 +104,34 @@ _targets(ref, server) if {
 	parent.name == server.metadata.name
 }
 
+# The policy targets a route whose every match is the gRPC health service
+# (HTTPRoute paths under /grpc.health.v1.Health/, or GRPCRoute methods of
+# service grpc.health.v1.Health); a route without matches matches everything.
+_health_only(ap) if {
+	ap.spec.targetRef.kind in {"HTTPRoute", "GRPCRoute"}
+	some route in input.objects
+	route.kind == ap.spec.targetRef.kind
+	route.metadata.name == ap.spec.targetRef.name
+	k8s.namespace(route) == k8s.namespace(ap)
+	matches := [m | some rule in route.spec.rules; some m in object.get(rule, "matches", [])]
+	count(matches) > 0
+	every rule in route.spec.rules {
+		count(object.get(rule, "matches", [])) > 0
+	}
+	every m in matches {
+		_health_match(m)
+	}
+}
+
+_health_service := "grpc.health.v1.Health"
+
+_health_match(m) if {
+	m.path.type in {"Exact", "PathPrefix"}
+	startswith(m.path.value, sprintf("/%s/", [_health_service]))
+}
+
+_health_match(m) if m.method.service == _health_service
+
 # Why an AuthorizationPolicy admits more than ws-edge; empty when it does not.
 _problems(ap) := {problem | some [ref, problem] in _problem_set; ref == k8s.ref(ap)}
 
@@ -179,6 +211,7 @@ deny contains msg if {
 	some p in _core_ports
 	some server in _servers(p)
 	some ap in _applicable(server)
+	not _health_only(ap)
 	some problem in _problems(ap)
 	msg := sprintf("%s: applies to session-core's gRPC Server %s but %s; it may require only MeshTLSAuthentications, rendered here, of ws-edge's ServiceAccount", [k8s.ref(ap), server.metadata.name, problem])
 }

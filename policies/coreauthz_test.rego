@@ -99,3 +99,44 @@ test_server_on_another_port_or_pods_does_not_count if {
 	other_pods := json.patch(_server, [{"op": "replace", "path": "/spec/podSelector/matchLabels", "value": {"app.kubernetes.io/name": "ws-edge"}}])
 	count(coreauthz.deny) == 1 with input as testing.root("prod", [_core, other_pods])
 }
+
+# kubelet's gRPC probes are unmeshed: a health-only route may admit them by network.
+_probe_route(kind, rules) := {"apiVersion": "policy.linkerd.io/v1beta3", "kind": kind, "metadata": {"name": "probe", "namespace": "h"}, "spec": {
+	"parentRefs": [{"group": "policy.linkerd.io", "kind": "Server", "name": "core-grpc"}],
+	"rules": rules,
+}}
+
+_probe_policy(kind) := {"apiVersion": "policy.linkerd.io/v1alpha1", "kind": "AuthorizationPolicy", "metadata": {"name": "probe", "namespace": "h"}, "spec": {
+	"targetRef": {"group": "policy.linkerd.io", "kind": kind, "name": "probe"},
+	"requiredAuthenticationRefs": [{"group": "policy.linkerd.io", "kind": "NetworkAuthentication", "name": "nodes"}],
+}}
+
+_edge_objects := [
+	_mta({"identityRefs": [{"kind": "ServiceAccount", "name": "ws-edge"}]}),
+	_policy(_to_server),
+]
+
+test_health_only_routes_may_admit_kubelet_by_network if {
+	http := _probe_route("HTTPRoute", [{"matches": [{"path": {"type": "Exact", "value": "/grpc.health.v1.Health/Check"}, "method": "POST"}]}])
+	count(coreauthz.deny) == 0 with input as _root(array.concat(_edge_objects, [http, _probe_policy("HTTPRoute")]))
+	grpc := _probe_route("GRPCRoute", [{"matches": [{"method": {"service": "grpc.health.v1.Health", "method": "Check"}}]}])
+	count(coreauthz.deny) == 0 with input as _root(array.concat(_edge_objects, [grpc, _probe_policy("GRPCRoute")]))
+}
+
+test_routes_beyond_health_may_not_admit_by_network if {
+	every rules in [
+		[{"matches": [{"path": {"type": "Exact", "value": "/grpc.health.v1.Health/Check"}}, {"path": {"type": "PathPrefix", "value": "/syncbridge.session.v1.SessionService/"}}]}],
+		[{"matches": [{"path": {"type": "Exact", "value": "/grpc.health.v1.Health/Check"}}]}, {}],
+		[{}],
+	] {
+		denied := coreauthz.deny with input as _root(array.concat(_edge_objects, [_probe_route("HTTPRoute", rules), _probe_policy("HTTPRoute")]))
+		denied == {"AuthorizationPolicy/h/probe: applies to session-core's gRPC Server core-grpc but requires NetworkAuthentication nodes, which is not a mesh identity; it may require only MeshTLSAuthentications, rendered here, of ws-edge's ServiceAccount"}
+	}
+}
+
+# A base without namespace or environment gets its Server from the overlays.
+test_bases_are_left_to_their_overlays if {
+	base := json.remove(_core, ["metadata/namespace"])
+	count(coreauthz.deny) == 0 with input as testing.root(null, [base])
+	count(coreauthz.deny) == 1 with input as testing.root("dev", [base])
+}

@@ -2,7 +2,9 @@
 # authorization trusts): app namespaces carry linkerd.io/inject: enabled, and
 # every long-running pod of our images is visibly injected in the root that
 # renders it. Jobs and CronJobs may opt out: a proxy keeps a finished Job's pod
-# alive unless native sidecars are on, so that choice is the tree's.
+# alive unless native sidecars are on, so that choice is the tree's. In
+# staging and prod, app namespaces also default to denying inbound traffic
+# no Linkerd Server/AuthorizationPolicy admits.
 package syncbridge.meshinjection
 
 import data.syncbridge.lib.k8s
@@ -49,6 +51,7 @@ deny contains msg if {
 # visible here unless the pod template asks for it.
 deny contains msg if {
 	some t in _ours
+	k8s.deployed(t.object)
 	not _namespace_objects[k8s.namespace(t.object)]
 	not _injected(t.template)
 	not t.template.metadata.annotations[_annotation] == "disabled"
@@ -64,4 +67,24 @@ deny contains msg if {
 	_app_namespace(app.spec.destination.namespace)
 	not app.spec.syncPolicy.managedNamespaceMetadata.annotations[_annotation] == "enabled"
 	msg := sprintf("%s: creates app namespace %s outside the mesh; set spec.syncPolicy.managedNamespaceMetadata.annotations %s: enabled", [k8s.ref(app), app.spec.destination.namespace, _annotation])
+}
+
+_inbound_annotation := "config.linkerd.io/default-inbound-policy"
+
+_denying_environments := {"staging", "prod"}
+
+deny contains msg if {
+	input.environment in _denying_environments
+	some name, ns in _namespace_objects
+	_app_namespace(name)
+	not ns.metadata.annotations[_inbound_annotation] == "deny"
+	msg := sprintf("%s: app namespace in %s admits meshed traffic no policy covers; annotate it with %s: deny", [k8s.ref(ns), input.environment, _inbound_annotation])
+}
+
+deny contains msg if {
+	input.environment in _denying_environments
+	some t in _ours
+	policy := t.template.metadata.annotations[_inbound_annotation]
+	policy != "deny"
+	msg := sprintf("%s: its pod template loosens the inbound policy to %s in %s; remove %s from the pod template", [k8s.ref(t.object), policy, input.environment, _inbound_annotation])
 }

@@ -47,6 +47,12 @@ _blocks(spec, replicas) if {
 	spec.minAvailable >= replicas
 }
 
-_blocks(spec, _) if spec.minAvailable == "100%"
+# A percentage of minAvailable is rounded up, as the disruption controller does.
+_blocks(spec, replicas) if {
+	is_string(spec.minAvailable)
+	endswith(spec.minAvailable, "%")
+	percent := to_number(trim_suffix(spec.minAvailable, "%"))
+	ceil((percent * replicas) / 100) >= replicas
+}
 
 _blocks(spec, _) if spec.maxUnavailable in {0, "0%"}

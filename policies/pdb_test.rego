@@ -66,7 +66,14 @@ test_keda_minimum_above_one_needs_a_budget if {
 
 test_budgets_that_block_drains_are_denied if {
 	selector := {"matchLabels": {"app.kubernetes.io/name": "app"}}
-	every spec in [{"maxUnavailable": 0}, {"maxUnavailable": "0%"}, {"minAvailable": "100%"}, {"minAvailable": 3}] {
+	every spec in [{"maxUnavailable": 0}, {"maxUnavailable": "0%"}, {"minAvailable": "100%"}, {"minAvailable": "90%"}, {"minAvailable": 3}] {
 		count(pdb.deny) == 1 with input as testing.root("prod", [_app(3), _budget("n", object.union(spec, {"selector": selector}))])
+	}
+}
+
+test_budgets_that_pace_drains_pass if {
+	selector := {"matchLabels": {"app.kubernetes.io/name": "app"}}
+	every spec in [{"maxUnavailable": 1}, {"maxUnavailable": "34%"}, {"minAvailable": "66%"}, {"minAvailable": 2}] {
+		count(pdb.deny) == 0 with input as testing.root("prod", [_app(3), _budget("n", object.union(spec, {"selector": selector}))])
 	}
 }

@@ -45,6 +45,13 @@ templates contains {"object": obj, "template": {"metadata": object.get(obj, "met
 	is(obj, "", "Pod")
 }
 
+# An object as it will be deployed: it has a namespace, or its root belongs
+# to an environment. A base (neither) is composed further by overlays, which
+# add what depends on the deployment (mesh, authorization, network policy).
+deployed(obj) if namespace(obj) != "-"
+
+deployed(_) if input.environment != null
+
 # Pods that run until stopped (probes, mesh injection and PDBs apply to them),
 # as opposed to Jobs and CronJobs that run to completion.
 long_running(obj) if obj.kind in {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod"}

@@ -46,13 +46,13 @@ def buildifier_test(name, srcs, **kwargs):
     )
 
 def lint_srcs(name = "lint_srcs"):
-    """This package's .py, .bzl and BUILD files, for the repo-wide checks above.
+    """This package's .py, .bzl, .sh, .conf and BUILD files, for the repo-wide checks.
 
     Every package calls it once; the root BUILD.bazel lists the package in
     PACKAGES so //:ruff_test, //:mypy_test and //:buildifier_test read it.
     """
     native.filegroup(
         name = name,
-        srcs = ["BUILD.bazel"] + native.glob(["*.py", "*.bzl"], allow_empty = True),
+        srcs = ["BUILD.bazel"] + native.glob(["*.py", "*.bzl", "*.sh", "*.conf"], allow_empty = True),
         visibility = ["//:__pkg__"],
     )
