@@ -76,6 +76,8 @@ EXTERNALS: tuple[External, ...] = (
     External(".tools/bin/kubeconform", "go", "kubeconform", "gitops schema checks"),
     External(".tools/bin/opa", "go", "opa", "policies"),
     External(".tools/bin/buildifier", "go", "buildifier", "//:buildifier_test"),
+    External("/usr/bin/shellcheck", "apt", "shellcheck", "actionlint checks run: scripts"),
+    External(".tools/bin/actionlint", "go", "actionlint", "//.github/workflows:actionlint_test"),
 )
 
 # `name=version` or `name` items of the bash array `apt_packages=( ... )`.
