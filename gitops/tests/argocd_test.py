@@ -1,0 +1,123 @@
+"""Each cluster root as Argo CD would run it: wave order, sync policy per environment."""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitops.tests import waves
+from tools.gitops import render
+
+GITOPS = Path(__file__).absolute().parents[1]
+ENVIRONMENTS = ("dev", "staging", "prod")
+REPO_URL = "https://git.harmonyflow.io/harmonyflow/syncbridge.git"
+
+
+@pytest.fixture(scope="module")
+def tree() -> Iterator[Path]:
+    with render.materialized(GITOPS) as real:
+        yield real
+
+
+@pytest.fixture(scope="module")
+def kustomize() -> Path:
+    return Path(os.environ["KUSTOMIZE"]).absolute()
+
+
+@pytest.fixture(scope="module")
+def roots(tree: Path, kustomize: Path) -> dict[str, list[dict[str, Any]]]:
+    return {env: render.build(tree / "clusters" / env, kustomize) for env in ENVIRONMENTS}
+
+
+def _source_renderer(
+    tree: Path, kustomize: Path
+) -> Callable[[dict[str, Any]], list[dict[str, Any]] | None]:
+    cache: dict[str, list[dict[str, Any]]] = {}
+
+    def render_source(application: dict[str, Any]) -> list[dict[str, Any]] | None:
+        source = application["spec"]["source"]
+        if source["repoURL"] != REPO_URL:
+            return None
+        path = str(source["path"]).removeprefix("gitops/")
+        if path not in cache:
+            cache[path] = render.build(tree / path, kustomize)
+        return cache[path]
+
+    return render_source
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_kind_is_installed_in_an_earlier_wave(
+    roots: dict[str, list[dict[str, Any]]], tree: Path, kustomize: Path, env: str
+) -> None:
+    assert waves.check_order(roots[env], _source_renderer(tree, kustomize)) == []
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_application_of_this_repository_points_at_a_root(
+    roots: dict[str, list[dict[str, Any]]], tree: Path, env: str
+) -> None:
+    for application in waves.applications(roots[env]).values():
+        source = application["spec"]["source"]
+        if source["repoURL"] == REPO_URL:
+            path = str(source["path"])
+            assert env in path.split("/") or "ENV" not in path, path
+            assert (tree / path.removeprefix("gitops/") / "kustomization.yaml").is_file(), path
+            assert source["targetRevision"] == "main"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_sync_policy_by_environment(roots: dict[str, list[dict[str, Any]]], env: str) -> None:
+    for name, application in waves.applications(roots[env]).items():
+        automated = application["spec"].get("syncPolicy", {}).get("automated")
+        assert "resources-finalizer.argocd.argoproj.io" in application["metadata"]["finalizers"]
+        assert application["spec"]["project"] != "default"
+        if env == "prod":
+            assert automated is None, name
+        else:
+            assert automated is not None and automated["selfHeal"] is True, name
+
+
+def test_prod_projects_have_a_sync_window(roots: dict[str, list[dict[str, Any]]]) -> None:
+    for env in ENVIRONMENTS:
+        for project in (o for o in roots[env] if o["kind"] == "AppProject"):
+            windows = project["spec"].get("syncWindows")
+            assert bool(windows) == (env == "prod"), (env, project["metadata"]["name"])
+
+
+def test_the_hpa_owns_ws_edge_replicas(roots: dict[str, list[dict[str, Any]]]) -> None:
+    for env in ENVIRONMENTS:
+        edge = waves.applications(roots[env])["ws-edge"]
+        ignored = edge["spec"]["ignoreDifferences"]
+        assert {
+            "group": "apps",
+            "kind": "Deployment",
+            "name": "ws-edge",
+            "jsonPointers": ["/spec/replicas"],
+        } in ignored
+        assert "RespectIgnoreDifferences=true" in edge["spec"]["syncPolicy"]["syncOptions"]
+
+
+def test_a_config_before_its_operator_is_caught(
+    roots: dict[str, list[dict[str, Any]]], tree: Path, kustomize: Path
+) -> None:
+    root = copy.deepcopy(roots["staging"])
+    postgresql = waves.applications(root)["postgresql"]
+    postgresql["metadata"]["annotations"][waves.WAVE] = "-25"
+    problems = waves.check_order(root, _source_renderer(tree, kustomize))
+    assert any(
+        "postgresql (wave -25): Cluster needs cloudnative-pg (wave -20)" in p for p in problems
+    )
+
+
+def test_a_missing_installer_is_caught(
+    roots: dict[str, list[dict[str, Any]]], tree: Path, kustomize: Path
+) -> None:
+    root = [o for o in copy.deepcopy(roots["dev"]) if o["metadata"]["name"] != "trust-manager"]
+    problems = waves.check_order(root, _source_renderer(tree, kustomize))
+    assert any("Bundle needs trust-manager, which this root lacks" in p for p in problems)
