@@ -75,6 +75,12 @@ class EdgeMetrics:
             labelnames=("code",),
             registry=registry,
         )
+        self.undeliverable = Counter(
+            "syncbridge_edge_undeliverable_events_total",
+            "Change events from RabbitMQ that could not be decoded (poison): acked, set aside,"
+            " and their user's devices resynced from core.",
+            registry=registry,
+        )
         self.duplicates = Counter(
             "syncbridge_edge_duplicate_changes_total",
             "Change events dropped because the device already had them.",
