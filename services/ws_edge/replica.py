@@ -80,7 +80,7 @@ class Replica:
         self._background: set[asyncio.Task[Any]] = set()
 
     def _event_lost(self, user: str | None) -> None:
-        """A poison event: counted (an alert watches it), then its user's devices check with core."""
+        """A poison event: counted (an alert watches it); its user's devices check with core."""
         self.metrics.undeliverable.inc()
         self.hub.resync_user(user)
 
