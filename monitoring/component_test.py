@@ -5,6 +5,7 @@ byte for byte) and the dashboard ConfigMaps, all in `monitoring`."""
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 import subprocess
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from monitoring import alertmanager, rules
+from monitoring import alertmanager, dashboards, rules
 
 COMPONENT = rules.REPO / "gitops/components/alerts"
 
@@ -71,3 +72,12 @@ def test_alertmanager_secret_is_the_committed_file(rendered: list[dict[str, Any]
 
 def test_everything_lands_in_monitoring(rendered: list[dict[str, Any]]) -> None:
     assert {o["metadata"]["namespace"] for o in rendered} == {"monitoring"}
+
+
+def test_dashboards_are_sidecar_configmaps(rendered: list[dict[str, Any]]) -> None:
+    maps = by_kind(rendered, "ConfigMap")
+    assert set(maps) == {f"dashboard-{stem}" for stem in dashboards.load_all()}
+    for name, config_map in maps.items():
+        assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1", name
+        (content,) = config_map["data"].values()
+        assert json.loads(content) == dashboards.load_all()[name.removeprefix("dashboard-")]
