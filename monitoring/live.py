@@ -126,12 +126,23 @@ class Processes:
 # --- Prometheus -----------------------------------------------------------------
 
 
+# postgres_exporter takes a second to give up on a stopped server: a 1 s
+# timeout would drop its pg_up 0 along with the scrape.
+SLOW_JOBS = {"postgresql": "3s"}
+
+
 def scrape_config(targets: dict[str, str]) -> dict[str, Any]:
     """prometheus.yml scraping `targets` (job -> host:port) every second."""
     jobs = []
     for job, address in targets.items():
         labels = {"namespace": NAMESPACES[job]} if NAMESPACES.get(job) else {}
-        jobs.append({"job_name": job, "static_configs": [{"targets": [address], "labels": labels}]})
+        entry: dict[str, Any] = {
+            "job_name": job,
+            "static_configs": [{"targets": [address], "labels": labels}],
+        }
+        if job in SLOW_JOBS:
+            entry["scrape_interval"] = entry["scrape_timeout"] = SLOW_JOBS[job]
+        jobs.append(entry)
     return {
         "global": {
             "scrape_interval": f"{SCRAPE_SECONDS:g}s",
