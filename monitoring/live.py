@@ -227,7 +227,7 @@ class Timeline:
 def metric_names(exposition: str) -> set[str]:
     """Every series name a /metrics text can produce: samples, and families
     declared without samples yet (a labelled counter before its first use)."""
-    names = set()
+    names: set[str] = set()
     for line in exposition.splitlines():
         if line.startswith("# TYPE "):
             _, _, family, kind = line.split(maxsplit=3)
