@@ -8,9 +8,9 @@ committed rules (`for:` cut to live.FOR_SECONDS, see monitoring/README.md).
 
 In file order: nothing fires while healthy; every metric the rules and
 dashboards read exists; faults (bad updates, slow consumers, a poison event,
-Redis stopped) drive the matching alerts pending -> firing, and ending them
-resolves the alerts whose windows allow it within the test; every dashboard
-panel's query returns a series.
+Redis and PostgreSQL stopped, then RabbitMQ) drive the matching alerts
+pending -> firing, and ending them resolves the alerts whose windows allow it
+within the test; every dashboard panel's query returns a series.
 """
 
 from __future__ import annotations
@@ -83,6 +83,7 @@ class Live:
     processes: live.Processes
     targets: dict[str, str]
     config: _servers.Config
+    rabbitmq_port: int
     amqp_url: str
     edge_port: int
     key: testing.PrivateKey
@@ -116,9 +117,9 @@ class Live:
 # --- the stack ---------------------------------------------------------------------
 
 
-def enable_rabbitmq_prometheus(config: _servers.Config) -> int:
-    """RabbitMQ's built-in exporter on a loopback port of its own (not 0.0.0.0:15692)."""
-    port = live.free_port()
+def enable_rabbitmq_prometheus(config: _servers.Config, port: int) -> None:
+    """RabbitMQ's built-in exporter on a loopback port of its own (not 0.0.0.0:15692).
+    tools/servers writes the enabled plugins at every start: call again after one."""
     env = {**os.environ, **_servers._RabbitMQ(config).env()}
     node = ["--node", config.rabbitmq_node]
     listener = f'[{{ip, "{live.HOST}"}}, {{port, {port}}}]'
@@ -130,7 +131,6 @@ def enable_rabbitmq_prometheus(config: _servers.Config) -> int:
     ):  # fmt: skip
         done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stdout + done.stderr
-    return port
 
 
 def core_env(config: _servers.Config, **settings: str) -> dict[str, str]:
@@ -302,7 +302,8 @@ def stack(
 ) -> Iterator[Live]:
     config = throwaway_servers.config()
     _servers.start(config=config)
-    rabbitmq_port = enable_rabbitmq_prometheus(config)
+    rabbitmq_port = live.free_port()
+    enable_rabbitmq_prometheus(config, rabbitmq_port)
     workdir = tmp_path_factory.mktemp("live")
     key = testing.ec_key()
     key_path = testing.write_pem(workdir / "jwt.pem", key)
@@ -324,6 +325,7 @@ def stack(
                 processes,
                 targets,
                 config,
+                rabbitmq_port,
                 config.amqp_url,
                 int(targets["ws-edge"].rsplit(":", 1)[1]),
                 key,
@@ -577,6 +579,29 @@ def test_faults_fire_the_matching_alerts_and_resolve(stack: Live) -> None:
     print(json.dumps(timeline.seen, indent=1, sort_keys=True))
 
 
+def test_rabbitmq_outage_fires_the_outbox_alerts_and_resolves(stack: Live) -> None:
+    """RabbitMQ stopped: its scrape fails, and the outbox (updates keep being
+    committed) grows past 1000 rows and 60 s; restarted, the relay drains it."""
+    timeline = live.Timeline()
+    expected = ["SyncBridgeRabbitmqDown", "SyncBridgeOutboxBacklog", "SyncBridgeOutboxLag"]
+    stack.stop("rabbitmq")
+    try:
+        watch(
+            stack, timeline, lambda: all(timeline.reached(n, "firing") for n in expected),
+            within=180, what="RabbitMQ and outbox alerts firing",
+        )  # fmt: skip
+    finally:
+        stack.start("rabbitmq")
+        enable_rabbitmq_prometheus(stack.config, stack.rabbitmq_port)
+    for name in expected:
+        assert timeline.seen[name]["pending"] < timeline.seen[name]["firing"], name
+    watch(
+        stack, timeline, lambda: all(timeline.reached(n, "resolved") for n in expected),
+        within=120, what="RabbitMQ and outbox alerts resolved",
+    )  # fmt: skip
+    print(json.dumps(timeline.seen, indent=1, sort_keys=True))
+
+
 # --- dashboards -----------------------------------------------------------------------
 
 
@@ -589,6 +614,7 @@ def test_every_dashboard_panel_returns_a_series(stack: Live) -> None:
         within=60,
     )
     time.sleep(3 * live.SCRAPE_SECONDS)
+    assert not prometheus.query("syncbridge_edge_made_up_total")  # an empty panel is seen
     empty = [
         f"{board}: {title}: {expr}"
         for board, title, expr in dashboards.panel_queries()
