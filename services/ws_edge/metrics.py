@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from libs.metrics.buckets import LATENCY_BUCKETS
 from libs.metrics.rpc import RpcMetrics, rpc_metrics
+from services.ws_edge.codes import ErrorCode
 
 
 class EdgeMetrics:
@@ -75,6 +76,12 @@ class EdgeMetrics:
             labelnames=("code",),
             registry=registry,
         )
+        self.undeliverable = Counter(
+            "syncbridge_edge_undeliverable_events_total",
+            "Change events from RabbitMQ that could not be decoded (poison): acked, set aside,"
+            " and their user's devices resynced from core.",
+            registry=registry,
+        )
         self.duplicates = Counter(
             "syncbridge_edge_duplicate_changes_total",
             "Change events dropped because the device already had them.",
@@ -86,5 +93,11 @@ class EdgeMetrics:
             labelnames=("reason",),
             registry=registry,
         )
+        # Every label value the alerts divide by exists from the start at 0: a
+        # series born at 1 hides its first event from rate() and increase().
+        for code in ErrorCode:
+            self.errors.labels(code=code.value)
+        for outcome in ("replayed", "snapshot"):
+            self.resumes.labels(outcome=outcome)
         self.core: RpcMetrics = rpc_metrics(registry, "syncbridge_edge_core_rpc")
         self.http: RpcMetrics = rpc_metrics(registry, "syncbridge_edge_http")

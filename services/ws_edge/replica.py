@@ -73,11 +73,16 @@ class Replica:
             on_change=self.hub.dispatch_change,
             on_presence=self.hub.dispatch_presence,
             on_reconnect=self.hub.resync_all,
-            on_lost=self.hub.resync_user,
+            on_lost=self._event_lost,
         )
         self.health = HealthState()
         self.health.add_check("core", self.core.healthy)
         self._background: set[asyncio.Task[Any]] = set()
+
+    def _event_lost(self, user: str | None) -> None:
+        """A poison event: counted (an alert watches it); its user's devices check with core."""
+        self.metrics.undeliverable.inc()
+        self.hub.resync_user(user)
 
     async def start(self) -> None:
         await self.fanout.start()
