@@ -54,6 +54,26 @@ EXTERNALS: tuple[External, ...] = (
     External("/usr/lib/postgresql/15/bin/pg_ctl", "apt", "postgresql-15", "tools/servers"),
     External("/usr/lib/rabbitmq/bin/rabbitmq-server", "apt", "rabbitmq-server", "tools/servers"),
     External("/usr/bin/promtool", "apt", "prometheus", "alert rule tests"),
+    External("/usr/bin/prometheus", "apt", "prometheus", "the live alert test"),
+    External("/usr/bin/amtool", "apt", "prometheus-alertmanager", "routing tests"),
+    External(
+        "/usr/bin/prometheus-redis-exporter",
+        "apt",
+        "prometheus-redis-exporter",
+        "the live alert test",
+    ),
+    External(
+        "/usr/bin/prometheus-postgres-exporter",
+        "apt",
+        "prometheus-postgres-exporter",
+        "the live alert test",
+    ),
+    External(
+        "/usr/bin/prometheus-node-exporter",
+        "apt",
+        "prometheus-node-exporter",
+        "the live alert test",
+    ),
     External("/usr/bin/podman", "apt", "podman", "image tests"),
     External("/usr/bin/conmon", "apt", "conmon", "podman's container monitor"),
     External(
