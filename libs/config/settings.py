@@ -94,7 +94,7 @@ def load_config(cls: type[C], environ: Mapping[str, str], *, prefix: str | None 
     values: dict[str, Any] = {}
     problems: list[str] = []
     for field in dataclasses.fields(cls):
-        spec = _spec_of(cls, field)
+        spec = spec_of(cls, field)
         annotation = hints[field.name]
         _check_declaration(cls, field.name, annotation, spec)
         raw = environ.get(spec.env)
@@ -112,7 +112,7 @@ def load_config(cls: type[C], environ: Mapping[str, str], *, prefix: str | None 
             continue
         values[field.name] = value
     if prefix is not None:
-        known = [_spec_of(cls, field).env for field in dataclasses.fields(cls)]
+        known = [spec_of(cls, field).env for field in dataclasses.fields(cls)]
         problems.extend(_unknown_variables(environ, prefix, known))
     if problems:
         raise ConfigError(problems)
@@ -123,13 +123,14 @@ def describe(config: "DataclassInstance") -> dict[str, str]:
     """Maps each variable name to its value as text, secrets redacted: for a start-up log."""
     described: dict[str, str] = {}
     for field in dataclasses.fields(config):
-        spec = _spec_of(type(config), field)
+        spec = spec_of(type(config), field)
         value = getattr(config, field.name)
-        described[spec.env] = REDACTED if spec.secret else _render(value)
+        described[spec.env] = REDACTED if spec.secret else render(value)
     return described
 
 
-def _spec_of(cls: type, field: "dataclasses.Field[Any]") -> Setting:
+def spec_of(cls: type, field: "dataclasses.Field[Any]") -> Setting:
+    """The `setting()` declaration of one field; TypeError if it has none."""
     spec = field.metadata.get(_METADATA_KEY)
     if not isinstance(spec, Setting):
         raise TypeError(f"{cls.__name__}.{field.name} is not declared with setting()")
@@ -194,7 +195,8 @@ def _closest(name: str, prefix: str, known: list[str]) -> list[str]:
     return [suffixes[close[0]]] if close else []
 
 
-def _render(value: object) -> str:
+def render(value: object) -> str:
+    """A value as the text that would set it: true/false, comma-joined tuples."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, tuple):
