@@ -82,7 +82,7 @@ def markdown_table(cls: type[DataclassInstance]) -> str:
     """A Markdown table of the variables of `cls`, for a README."""
     rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
     for entry in entries(cls):
-        default = f"`{_portable(entry.default)}`" if entry.default else "(empty)"
+        default = f"`{portable(entry.default)}`" if entry.default else "(empty)"
         meaning = entry.help or entry.kind
         if entry.secret:
             meaning += " (secret)"
@@ -90,9 +90,9 @@ def markdown_table(cls: type[DataclassInstance]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def _portable(default: str) -> str:
-    # A default under the home directory (the dev JWT key) is written as ~ so the
-    # table reads the same whoever generates it.
+def portable(default: str) -> str:
+    """A path under the home directory written as ~ (the dev JWT key), so that text
+    generated from a default reads the same whoever generates it."""
     home = str(Path.home())
     if home != "/" and (default == home or default.startswith(home + "/")):
         return "~" + default[len(home) :]

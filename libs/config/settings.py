@@ -3,8 +3,8 @@
     @dataclass(frozen=True)
     class CoreConfig:
         grpc_port: int = setting("SYNCBRIDGE_CORE_GRPC_PORT", 50051, min=1, max=65535)
-        drain_seconds: float = setting("SYNCBRIDGE_CORE_DRAIN_SECONDS", 30.0, min=0)
-        db_password: str = setting("SYNCBRIDGE_CORE_DB_PASSWORD", "", secret=True)
+        grace_seconds: float = setting("SYNCBRIDGE_CORE_GRACE_SECONDS", 20.0, min=0)
+        pg_dsn: str = setting("SYNCBRIDGE_CORE_PG_DSN", "postgresql://...", secret=True)
 
     config = load_config(CoreConfig, os.environ, prefix="SYNCBRIDGE_CORE_")
     log.info("config", extra=describe(config))
@@ -14,6 +14,7 @@ Durations are float seconds, named *_SECONDS: ruff's dataclass-default check
 (RUF009) accepts a float default but would flag every timedelta one.
 A variable that is not set takes the field's default. Every problem is
 collected before raising, so one failed start-up names every bad variable.
+`libs.config.reference` renders the declarations as `--help` text and a README table.
 """
 
 import dataclasses

@@ -24,6 +24,7 @@ from services.session_core import events
 from services.session_core.harness import (
     as_user,
     core_config,
+    refused_port,
     running_core,
     stub_for,
     wait_serving,
@@ -156,12 +157,9 @@ async def test_killed_between_commit_and_publish_outbox_still_delivers(
 ) -> None:
     connection, _ = await durable_queue(amqp_url, "alice")
     await connection.close()
-    # Core A commits and acknowledges, but cannot publish: its broker port is one
-    # this test holds bound and never listens on, so every connection is refused
-    # (whatever else runs on this machine, nothing can answer there).
-    with socket.socket() as no_broker:
-        no_broker.bind(("127.0.0.1", 0))
-        dead_url = f"amqp://guest:guest@127.0.0.1:{no_broker.getsockname()[1]}/"
+    # Core A commits and acknowledges, but cannot publish: nothing answers at its broker.
+    with refused_port() as no_broker:
+        dead_url = f"amqp://guest:guest@127.0.0.1:{no_broker}/"
         first = CoreProcess({**core_env, "SYNCBRIDGE_CORE_AMQP_URL": dead_url})
         try:
             await first.wait_serving()
