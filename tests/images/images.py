@@ -86,24 +86,47 @@ WS_EDGE = Image("ws_edge", "services/ws_edge")
 IMAGES = [SESSION_CORE, WS_EDGE]
 
 
+# Every tool by the path its Debian package installs (tools/setup names each
+# package), never by the caller's PATH: under --incompatible_strict_action_env
+# tests see /bin:/usr/bin:/usr/local/bin only.
+PODMAN = "/usr/bin/podman"
+SKOPEO = "/usr/bin/skopeo"
+DOCKER_REGISTRY = "/usr/bin/docker-registry"
+
+# What podman's helpers exec is found on this PATH, set by the project: runc
+# and iptables (CNI's bridge and firewall plugins) live in /usr/sbin on Debian.
+PODMAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+
+
 def podman_env() -> dict[str, str]:
     """The environment podman needs on these machines (runc, cgroupfs, ulimits)."""
     env = dict(os.environ)
     env["CONTAINERS_CONF"] = str(runfile("tools/bazel/oci/containers.conf"))
+    env["PATH"] = PODMAN_PATH
     return env
+
+
+class PodmanError(AssertionError):
+    """podman exited non-zero where the test needed it to succeed; carries its own words."""
 
 
 def podman(
     *args: str, check: bool = True, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["podman", *args],
+    """Runs podman; with `check`, a failure fails the test with podman's stderr."""
+    result = subprocess.run(
+        [PODMAN, *args],
         env=podman_env(),
         capture_output=True,
         text=True,
         timeout=timeout,
-        check=check,
+        check=False,
     )
+    if check and result.returncode != 0:
+        raise PodmanError(
+            f"podman {' '.join(args)} exited {result.returncode}:\n{result.stderr.strip()}"
+        )
+    return result
 
 
 def load(image: Image) -> str:
@@ -114,9 +137,16 @@ def load(image: Image) -> str:
     """
     tag = f"localhost/syncbridge/{image.name.replace('_', '-')}:image-test"
     before = podman("image", "inspect", "--format", "{{.Id}}", tag, check=False).stdout.strip()
-    subprocess.run(
-        [str(image.load_script), "--tag", tag], env=podman_env(), check=True, timeout=300
+    loaded = subprocess.run(
+        [str(image.load_script), "--tag", tag],
+        env=podman_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
+    if loaded.returncode != 0:
+        raise PodmanError(f"{image.name}: oci_load failed:\n{loaded.stdout}{loaded.stderr}")
     if before and before != image.image_id():
         # Now untagged by us; removed only if nothing else names it.
         names = podman("image", "inspect", "--format", "{{len .RepoTags}}", before, check=False)
@@ -221,13 +251,64 @@ def run(
     return Container(name)
 
 
-def has_no_shell(image_id: str) -> bool:
-    """No /bin/sh, bash or dash to run, even as an explicit entrypoint."""
-    for shell in ("/bin/sh", "/bin/bash", "/usr/bin/dash"):
-        result = podman("run", "--rm", "--entrypoint", shell, image_id, "-c", "true", check=False)
-        if result.returncode == 0 or "no such file or directory" not in result.stderr.lower():
-            return False
-    return True
+SHELLS = ("/bin/sh", "/bin/bash", "/usr/bin/dash")  # externals: not run here (in the image)
+
+# podman's exit status when the OCI runtime cannot find the entrypoint
+# (podman-run(1): 127 "contained command cannot be found").
+COMMAND_NOT_FOUND = 127
+
+
+def run_once(image_id: str, entrypoint: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Runs `entrypoint args` in a throwaway container with no network at all."""
+    return podman(
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        entrypoint,
+        image_id,
+        *args,
+        check=False,
+    )
+
+
+def not_found(result: subprocess.CompletedProcess[str], path: str) -> bool:
+    """Whether podman failed only because the runtime found no `path` to exec."""
+    # runc: `exec: "<path>": stat <path>: no such file or directory: OCI runtime
+    # attempted to invoke a command that was not found`. A network plugin that
+    # fails also exits 127, so the status alone proves nothing.
+    stderr = result.stderr
+    return (
+        result.returncode == COMMAND_NOT_FOUND
+        and f"stat {path}: no such file or directory" in stderr
+        and "OCI runtime attempted to invoke a command that was not found" in stderr
+    )
+
+
+def assert_no_shell(image_id: str) -> None:
+    """No /bin/sh, bash or dash to run, even as an explicit entrypoint.
+
+    The image's own Python must start in the same kind of container first, so
+    "podman could not start anything" fails with podman's message instead of
+    passing as "no shell"; each shell must then fail with the runtime's
+    "not found" for that very path, and any other failure is reported as is.
+    """
+    control = run_once(image_id, "/usr/bin/python3.11", "-c", "pass")
+    if control.returncode != 0:
+        raise PodmanError(
+            f"podman cannot start a container of {image_id[:12]} "
+            f"(exit {control.returncode}):\n{control.stderr.strip()}"
+        )
+    for shell in SHELLS:
+        result = run_once(image_id, shell, "-c", "true")
+        if result.returncode == 0:
+            raise AssertionError(f"{shell} runs in {image_id[:12]}")
+        if not not_found(result, shell):
+            raise PodmanError(
+                f"{shell}: expected the runtime's 'not found', podman exited "
+                f"{result.returncode}:\n{result.stderr.strip()}"
+            )
 
 
 def serving(port: int) -> bool:

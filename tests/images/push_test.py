@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.images.images import IMAGES, Image, free_port
+from tests.images.images import DOCKER_REGISTRY, IMAGES, SKOPEO, Image, free_port
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def registry(tmp_path: Path) -> Iterator[str]:
         f"http:\n  addr: 127.0.0.1:{port}\n"
     )
     log = (tmp_path / "registry.log").open("w")
-    process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=log)
+    process = subprocess.Popen([DOCKER_REGISTRY, "serve", str(config)], stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -52,7 +52,7 @@ def registry(tmp_path: Path) -> Iterator[str]:
 
 def skopeo_inspect(reference: str, *flags: str) -> bytes:
     return subprocess.run(
-        ["skopeo", "inspect", "--tls-verify=false", *flags, f"docker://{reference}"],
+        [SKOPEO, "inspect", "--tls-verify=false", *flags, f"docker://{reference}"],
         check=True,
         capture_output=True,
         timeout=60,

@@ -20,9 +20,9 @@ from tests.images.images import (
     SESSION_CORE,
     WS_EDGE,
     Container,
+    assert_no_shell,
     core_env,
     free_port,
-    has_no_shell,
     load,
     run,
     serving,
@@ -95,4 +95,4 @@ def test_serves_as_non_root_on_read_only_root_and_stops_on_sigterm(
 
 
 def test_has_no_shell(image_id: str) -> None:
-    assert has_no_shell(image_id)
+    assert_no_shell(image_id)

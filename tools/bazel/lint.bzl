@@ -46,14 +46,14 @@ def buildifier_test(name, srcs, **kwargs):
     )
 
 def lint_srcs(name = "lint_srcs"):
-    """This package's .py, .bzl and BUILD files (its .md as `lint_docs`) for the repo-wide checks.
+    """This package's .py, .bzl, .sh, .conf and BUILD files (its .md as `lint_docs`), for repo checks.
 
     Every package calls it once; the root BUILD.bazel lists the package in
     PACKAGES so //:ruff_test, //:mypy_test and //:buildifier_test read it.
     """
     native.filegroup(
         name = name,
-        srcs = ["BUILD.bazel"] + native.glob(["*.py", "*.bzl"], allow_empty = True),
+        srcs = ["BUILD.bazel"] + native.glob(["*.py", "*.bzl", "*.sh", "*.conf"], allow_empty = True),
         visibility = ["//:__pkg__"],
     )
 

@@ -14,6 +14,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+# By path, not the caller's PATH (tools/externals lists every such program).
+DPKG = "/usr/bin/dpkg"
+
+
 AR_MAGIC = b"!<arch>\n"
 
 
@@ -121,7 +125,7 @@ def satisfies(version: str, dependency: Dependency) -> bool:
     if not dependency.op:
         return True
     result = subprocess.run(
-        ["dpkg", "--compare-versions", version, _DPKG_OPS[dependency.op], dependency.version],
+        [DPKG, "--compare-versions", version, _DPKG_OPS[dependency.op], dependency.version],
         check=False,
     )
     return result.returncode == 0

@@ -15,6 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+# By the path its Debian package installs (tools/setup), not the caller's PATH.
+SKOPEO = "/usr/bin/skopeo"
+PODMAN = "/usr/bin/podman"
+
 
 def qualify(tag: str) -> str:
     """`syncbridge/core:latest` → `localhost/syncbridge/core:latest`; registries stay."""
@@ -43,11 +47,11 @@ def main() -> int:
         raise SystemExit("no tag: pass --tag NAME:TAG")
     layout = args.layout.resolve()
     subprocess.run(
-        ["skopeo", "copy", "--quiet", f"oci:{layout}", f"containers-storage:{tags[0]}"],
+        [SKOPEO, "copy", "--quiet", f"oci:{layout}", f"containers-storage:{tags[0]}"],
         check=True,
     )
     for tag in tags[1:]:
-        subprocess.run(["podman", "tag", tags[0], tag], check=True)
+        subprocess.run([PODMAN, "tag", tags[0], tag], check=True)
     print(f"loaded {image_id(layout)[:12]} as {', '.join(tags)}")
     return 0
 

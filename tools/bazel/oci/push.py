@@ -17,6 +17,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+# By the path its Debian package installs (tools/setup), not the caller's PATH.
+SKOPEO = "/usr/bin/skopeo"
+
 
 def is_loopback(repository: str) -> bool:
     host = repository.split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
@@ -31,7 +34,7 @@ def is_loopback(repository: str) -> bool:
 def copy(source: str, destination: str, plain_http: bool) -> None:
     flags = ["--src-tls-verify=false", "--dest-tls-verify=false"] if plain_http else []
     subprocess.run(
-        ["skopeo", "copy", "--quiet", "--preserve-digests", *flags, source, destination],
+        [SKOPEO, "copy", "--quiet", "--preserve-digests", *flags, source, destination],
         check=True,
     )
 

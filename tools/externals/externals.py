@@ -1,0 +1,131 @@
+"""Every program outside the repository that setup, the build or the tests run.
+
+Each one is reached by an absolute path (never the caller's PATH: Bazel's
+strict action env gives tests /bin:/usr/bin:/usr/local/bin only) and comes
+from somewhere a fresh machine gets it: a Debian package that tools/setup
+installs by name, a Go tool setup builds into .tools/bin, or the machine image
+itself. `externals_test` keeps this table, tools/setup and the code in line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+Source = Literal["apt", "go", "image"]
+
+
+@dataclass(frozen=True)
+class External:
+    path: str
+    source: Source
+    package: str  # as tools/setup names it: Debian package or Go tool; or the image's part
+    why: str
+    owner: str | None = None  # the Debian package owning the file, when not `package` itself
+
+
+EXTERNALS: tuple[External, ...] = (
+    External("/usr/bin/bazel", "apt", "bazel-bootstrap", "the build"),
+    External(
+        "/usr/bin/java",
+        "apt",
+        "default-jdk-headless",
+        "Bazel's server",
+        owner="openjdk-17-jre-headless",
+    ),
+    External(
+        "/usr/bin/python3.11",
+        "apt",
+        "python3.11",
+        "every target's interpreter",
+        owner="python3.11-minimal",
+    ),
+    External("/usr/bin/redis-server", "apt", "redis-server", "tools/servers"),
+    External(
+        "/usr/bin/redis-cli",
+        "apt",
+        "redis-server",
+        "the Redis Cluster test",
+        owner="redis-tools",
+    ),
+    External("/usr/lib/postgresql/15/bin/pgbench", "apt", "postgresql-15", "core's bench ceiling"),
+    External("/usr/lib/postgresql/15/bin/initdb", "apt", "postgresql-15", "tools/servers"),
+    External("/usr/lib/postgresql/15/bin/pg_ctl", "apt", "postgresql-15", "tools/servers"),
+    External("/usr/lib/rabbitmq/bin/rabbitmq-server", "apt", "rabbitmq-server", "tools/servers"),
+    External("/usr/bin/promtool", "apt", "prometheus", "alert rule tests"),
+    External("/usr/bin/podman", "apt", "podman", "image tests"),
+    External("/usr/bin/conmon", "apt", "conmon", "podman's container monitor"),
+    External(
+        "/usr/sbin/runc", "apt", "runc", "podman's OCI runtime (crun refuses this cgroup layout)"
+    ),
+    External("/usr/sbin/iptables", "apt", "iptables", "podman's CNI bridge and firewall plugins"),
+    External("/usr/lib/cni/bridge", "apt", "containernetworking-plugins", "podman's networks"),
+    External("/usr/bin/newuidmap", "apt", "uidmap", "podman's user namespaces"),
+    External("/usr/bin/skopeo", "apt", "skopeo", "oci_load, oci_push, push_test"),
+    External("/usr/bin/docker-registry", "apt", "docker-registry", "push_test's local registry"),
+    External("/usr/bin/git", "apt", "git", "setup, the promotion tool"),
+    External("/usr/bin/apt-get", "image", "apt", "setup; the .deb repository rule"),
+    External("/usr/bin/apt-cache", "image", "apt", "the .deb lock resolves candidates"),
+    External("/usr/bin/dpkg", "image", "dpkg", "dpkg --compare-versions in the .deb lock"),
+    External("/usr/bin/dpkg-query", "image", "dpkg", "tools/doctor: which package owns a file"),
+    External("/bin/bash", "image", "bash", "tools/doctor runs .ci/run"),
+    External("/usr/local/go/bin/go", "image", "go", "setup builds the Go CLIs"),
+    External(".tools/bin/kustomize", "go", "kustomize", "gitops rendering"),
+    External(".tools/bin/kubeconform", "go", "kubeconform", "gitops schema checks"),
+    External(".tools/bin/opa", "go", "opa", "policies"),
+    External(".tools/bin/buildifier", "go", "buildifier", "//:buildifier_test"),
+)
+
+# `name=version` or `name` items of the bash array `apt_packages=( ... )`.
+_APT_ARRAY = re.compile(r"^apt_packages=\((.*?)^\)", re.M | re.S)
+# `"tool module@version"` items of the bash array `go_tools=( ... )`.
+_GO_ITEM = re.compile(r'^\s*"([\w.-]+) [^"@]+@[^"]+"', re.M)
+
+
+def setup_apt_packages(setup_text: str) -> set[str]:
+    """Package names tools/setup installs (its `apt_packages` array)."""
+    match = _APT_ARRAY.search(setup_text)
+    if match is None:
+        raise ValueError("tools/setup has no apt_packages=( ... ) array")
+    names = set()
+    for line in match.group(1).splitlines():
+        for word in line.split("#", 1)[0].split():
+            names.add(word.strip('"').split("=", 1)[0])
+    return names
+
+
+def setup_go_tools(setup_text: str) -> set[str]:
+    """Tool names tools/setup builds into .tools/bin (its `go_tools` array)."""
+    return set(_GO_ITEM.findall(setup_text))
+
+
+# Absolute paths to programs, as code names them: "/usr/bin/x", Path("/usr/sbin/x").
+_PROGRAM_PATH = re.compile(
+    r"""["'](/(?:usr/)?(?:local/)?(?:s?bin|lib/[\w./+-]*?/s?bin|lib/cni)/[\w.+-]+)["']"""
+)
+# A bare program name as the first item of an argv list: ["podman", ...
+_BARE_ARGV0 = re.compile(
+    r"""(?:\b(?:run|Popen|call|check_call|check_output|execute)\(\s*\["""
+    r"""|\bcreate_subprocess_exec\()\s*["']([\w.+-]+)["']"""
+)
+
+
+# A line carrying this marker names a path that is not run on this machine
+# (for example a shell the image tests prove is absent from an image).
+NOT_RUN_HERE = "externals: not run here"
+
+
+def program_paths(source: str) -> set[str]:
+    """Absolute program paths named in a source file, but on NOT_RUN_HERE lines."""
+    return {
+        path
+        for line in source.splitlines()
+        if NOT_RUN_HERE not in line
+        for path in _PROGRAM_PATH.findall(line)
+    }
+
+
+def bare_programs(source: str) -> set[str]:
+    """Programs a source file runs by bare name (found through PATH)."""
+    return {name for name in _BARE_ARGV0.findall(source) if not name.startswith("-")}
