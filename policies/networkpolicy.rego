@@ -22,7 +22,22 @@ _created contains obj.metadata.name if {
 	k8s.is(obj, "", "Namespace")
 }
 
-_namespaces contains name if some name in _created
+# Namespaces whose only tenants are platform controllers installed from their
+# upstream charts (the mesh, certificates, secrets, ingress, monitoring,
+# operators). The API server's admission webhooks and the charts' own flows
+# reach them from node and control-plane addresses no manifest here can name,
+# and each chart's own policies (where it ships them) are the upstream's to
+# keep; a default deny written here would break admission silently. Every
+# namespace SyncBridge's pods or data run in is still required to deny.
+chart_owned := {
+	"argocd", "cert-manager", "cnpg-system", "external-secrets", "ingress-nginx",
+	"linkerd", "monitoring", "rabbitmq-system", "redis-operator",
+}
+
+_namespaces contains name if {
+	some name in _created
+	not name in chart_owned
+}
 
 _namespaces contains k8s.namespace(obj) if {
 	some obj in input.objects

@@ -104,3 +104,12 @@ test_a_rule_with_ports_only_is_not_allow_all if {
 	dns := _policy("dns", {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"ports": [{"port": 53, "protocol": "UDP"}]}]})
 	count(networkpolicy.deny) == 0 with input as testing.root("prod", [_namespace, _pods, _deny_all({}), dns])
 }
+
+# A namespace only an upstream chart's controllers live in is the chart's;
+# one of ours with the same objects is not.
+test_chart_owned_namespaces_need_no_default_deny_here if {
+	linkerd := {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "linkerd"}}
+	count(networkpolicy.deny) == 0 with input as testing.root("prod", [linkerd])
+	ours := {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "harmonyflow-prod"}}
+	count(networkpolicy.deny) == 2 with input as testing.root("prod", [ours])
+}

@@ -70,11 +70,14 @@ EXTERNALS: tuple[External, ...] = (
     External("/usr/bin/dpkg", "image", "dpkg", "dpkg --compare-versions in the .deb lock"),
     External("/usr/bin/dpkg-query", "image", "dpkg", "tools/doctor: which package owns a file"),
     External("/bin/bash", "image", "bash", "tools/doctor runs .ci/run"),
+    External("/usr/bin/sha256sum", "image", "coreutils", "@kube_schemas checks its STAMP"),
     External("/usr/local/go/bin/go", "image", "go", "setup builds the Go CLIs"),
     External(".tools/bin/kustomize", "go", "kustomize", "gitops rendering"),
     External(".tools/bin/kubeconform", "go", "kubeconform", "gitops schema checks"),
     External(".tools/bin/opa", "go", "opa", "policies"),
     External(".tools/bin/buildifier", "go", "buildifier", "//:buildifier_test"),
+    External("/usr/bin/shellcheck", "apt", "shellcheck", "actionlint checks run: scripts"),
+    External(".tools/bin/actionlint", "go", "actionlint", "//.github/workflows:actionlint_test"),
 )
 
 # `name=version` or `name` items of the bash array `apt_packages=( ... )`.

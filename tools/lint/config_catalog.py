@@ -1,8 +1,8 @@
 """Every SYNCBRIDGE_* variable, where it is defined, and the README table generated from them.
 
 The services declare theirs as `setting()` fields (libs/config); the developer
-tools (tools/servers, libs/client's dev_token) read a few directly, listed in
-`tool_variables()`. From those one list come the README's configuration
+tools (tools/servers, libs/client's dev_token, tools/smoke) read a few directly,
+listed in `tool_variables()`. From those one list come the README's configuration
 section and three checks (//:config_docs_test):
 
 - the README section is what `render_section()` makes of the declarations now;
@@ -107,6 +107,12 @@ def tool_variables() -> list[ToolVariable]:
             portable(str(dev_token.DEFAULT_DIR)),
             "the development JWT key pair (`bazel run //libs/client:dev_token -- init`)",
         ),
+        ToolVariable(
+            "SYNCBRIDGE_SMOKE_TOKEN",
+            "tools/smoke/smoke.py",
+            "",
+            "the smoke test user's JWT when no --token-file is given (secret: set by reference)",
+        ),
     ]
 
 
@@ -135,7 +141,8 @@ def render_section(processes: Sequence[Process] = PROCESSES) -> str:
         "| --- | --- | --- | --- |",
     ]
     for tool in tool_variables():
-        parts.append(f"| `{tool.env}` | `{tool.default}` | `{tool.reader}` | {tool.meaning} |")
+        default = f"`{tool.default}`" if tool.default else "(empty)"
+        parts.append(f"| `{tool.env}` | {default} | `{tool.reader}` | {tool.meaning} |")
     parts += ["", END]
     return "\n".join(parts) + "\n"
 

@@ -1,0 +1,150 @@
+"""kubeconform -strict over rendered objects, against the local pinned schemas only.
+
+The schema directory is what tools/kube_schemas writes: `k8s/v<version>-
+standalone-strict/` (Kubernetes' kinds; its name gives `-kubernetes-version`)
+and `crds/<group>/<kind>_<version>.json`. Only these two local locations are
+given, so kubeconform never falls back to its network default, and a kind
+without a schema is an error (no `-ignore-missing-schemas`). The one
+exception is `unavailable.json`: exact group/kind pairs sources.lock records
+as served by no registry; those objects are returned as unchecked, by name,
+so every run says what kubeconform did not see.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tools.gitops.findings import Finding, subject
+from tools.gitops.render import Document
+
+_SUFFIX = "-standalone-strict"
+MISSING_HINT = (
+    "add the upstream CRD's module to tools/kube_schemas/sources.lock, or use a kind that has one"
+)
+
+
+class SchemaError(Exception):
+    """The schema directory or kubeconform itself is unusable."""
+
+
+@dataclass(frozen=True)
+class Schemas:
+    """A schema directory and the Kubernetes version its core schemas are for."""
+
+    root: Path
+    kubernetes_version: str
+    # (group, kind) -> why no schema exists; see sources.lock [[unavailable]].
+    unavailable: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    @classmethod
+    def at(cls, root: Path) -> Schemas:
+        k8s = sorted(p for p in (root / "k8s").glob(f"v*{_SUFFIX}") if p.is_dir())
+        listed = root / "unavailable.json"
+        if len(k8s) != 1 or not (root / "crds").is_dir() or not listed.is_file():
+            raise SchemaError(
+                f"{root}: expected one k8s/v<version>{_SUFFIX}/, crds/ and unavailable.json "
+                "(written by `sudo tools/setup`)"
+            )
+        version = k8s[0].name.removeprefix("v").removesuffix(_SUFFIX)
+        unavailable = {
+            (entry["group"], kind): entry["reason"]
+            for entry in json.loads(listed.read_text())
+            for kind in entry["kinds"]
+        }
+        return cls(root=root, kubernetes_version=version, unavailable=unavailable)
+
+    def why_unavailable(self, obj: dict[str, Any]) -> str | None:
+        api_version = str(obj.get("apiVersion", ""))
+        group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
+        return self.unavailable.get((group, str(obj.get("kind", ""))))
+
+    def locations(self) -> list[str]:
+        k8s = (
+            f"{self.root}/k8s/{{{{ .NormalizedKubernetesVersion }}}}{_SUFFIX}/"
+            "{{ .ResourceKind }}{{ .KindSuffix }}.json"
+        )
+        crds = (
+            f"{self.root}/crds/{{{{ .Group }}}}/"
+            "{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json"
+        )
+        return [k8s, crds]
+
+
+def command(kubeconform: Path, schemas: Schemas, files: Sequence[Path]) -> list[str]:
+    argv = [str(kubeconform), "-strict", "-kubernetes-version", schemas.kubernetes_version]
+    for location in schemas.locations():
+        argv += ["-schema-location", location]
+    return [*argv, "-output", "json", *map(str, files)]
+
+
+@dataclass
+class Result:
+    findings: list[Finding] = field(default_factory=list)
+    # Objects left out because sources.lock lists their kind as unavailable.
+    unchecked: list[Finding] = field(default_factory=list)
+
+
+def check(root: str, documents: Sequence[Document], kubeconform: Path, schemas: Schemas) -> Result:
+    """kubeconform's verdict on `documents`: failures and the knowingly unchecked."""
+    result = Result()
+    checked = []
+    for doc in documents:
+        reason = schemas.why_unavailable(doc.obj)
+        if reason is None:
+            checked.append(doc)
+        else:
+            result.unchecked.append(Finding(root, "schema", subject(doc.obj), reason))
+    result.findings = _kubeconform(root, checked, kubeconform, schemas)
+    return result
+
+
+def _kubeconform(
+    root: str, documents: Sequence[Document], kubeconform: Path, schemas: Schemas
+) -> list[Finding]:
+    if not documents:
+        return []
+    if not kubeconform.is_file():
+        raise SchemaError(f"kubeconform not found at {kubeconform} (run `sudo tools/setup`)")
+    with tempfile.TemporaryDirectory(prefix="kubeconform-") as tmp:
+        # One file per object: kubeconform's report names files, not namespaces.
+        files = []
+        for index, doc in enumerate(documents):
+            path = Path(tmp) / f"{index:05d}.yaml"
+            path.write_text(doc.text)
+            files.append(path)
+        proc = subprocess.run(
+            command(kubeconform, schemas, files), capture_output=True, text=True, check=False
+        )
+    try:
+        report = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        raise SchemaError(f"kubeconform failed: {proc.stderr.strip() or proc.stdout}") from None
+    # kubeconform checks files in parallel: order the report by document.
+    by_document: dict[int, list[Finding]] = {}
+    for resource in report.get("resources", []):
+        status = resource.get("status")
+        if status == "statusValid":
+            continue
+        index = int(Path(resource["filename"]).stem)
+        name = subject(documents[index].obj)
+        errors = resource.get("validationErrors") or []
+        found = by_document.setdefault(index, [])
+        if status == "statusInvalid" and errors:
+            for error in errors:
+                message = f"{error.get('path') or '/'}: {error.get('msg')}"
+                found.append(Finding(root, "schema", name, message))
+        else:
+            message = str(resource.get("msg"))
+            if message.startswith("could not find schema"):
+                message += f" {resource.get('version')}: {MISSING_HINT}"
+            found.append(Finding(root, "schema", name, message))
+    findings = [f for index in sorted(by_document) for f in sorted(by_document[index])]
+    if proc.returncode != 0 and not findings:
+        raise SchemaError(f"kubeconform exited {proc.returncode}: {proc.stderr.strip()}")
+    return findings
