@@ -3,8 +3,8 @@
     @dataclass(frozen=True)
     class CoreConfig:
         grpc_port: int = setting("SYNCBRIDGE_CORE_GRPC_PORT", 50051, min=1, max=65535)
-        drain_seconds: float = setting("SYNCBRIDGE_CORE_DRAIN_SECONDS", 30.0, min=0)
-        db_password: str = setting("SYNCBRIDGE_CORE_DB_PASSWORD", "", secret=True)
+        grace_seconds: float = setting("SYNCBRIDGE_CORE_GRACE_SECONDS", 20.0, min=0)
+        pg_dsn: str = setting("SYNCBRIDGE_CORE_PG_DSN", "postgresql://...", secret=True)
 
     config = load_config(CoreConfig, os.environ, prefix="SYNCBRIDGE_CORE_")
     log.info("config", extra=describe(config))
@@ -14,6 +14,7 @@ Durations are float seconds, named *_SECONDS: ruff's dataclass-default check
 (RUF009) accepts a float default but would flag every timedelta one.
 A variable that is not set takes the field's default. Every problem is
 collected before raising, so one failed start-up names every bad variable.
+`libs.config.reference` renders the declarations as `--help` text and a README table.
 """
 
 import dataclasses
@@ -94,7 +95,7 @@ def load_config(cls: type[C], environ: Mapping[str, str], *, prefix: str | None 
     values: dict[str, Any] = {}
     problems: list[str] = []
     for field in dataclasses.fields(cls):
-        spec = _spec_of(cls, field)
+        spec = spec_of(cls, field)
         annotation = hints[field.name]
         _check_declaration(cls, field.name, annotation, spec)
         raw = environ.get(spec.env)
@@ -112,7 +113,7 @@ def load_config(cls: type[C], environ: Mapping[str, str], *, prefix: str | None 
             continue
         values[field.name] = value
     if prefix is not None:
-        known = [_spec_of(cls, field).env for field in dataclasses.fields(cls)]
+        known = [spec_of(cls, field).env for field in dataclasses.fields(cls)]
         problems.extend(_unknown_variables(environ, prefix, known))
     if problems:
         raise ConfigError(problems)
@@ -123,13 +124,14 @@ def describe(config: "DataclassInstance") -> dict[str, str]:
     """Maps each variable name to its value as text, secrets redacted: for a start-up log."""
     described: dict[str, str] = {}
     for field in dataclasses.fields(config):
-        spec = _spec_of(type(config), field)
+        spec = spec_of(type(config), field)
         value = getattr(config, field.name)
-        described[spec.env] = REDACTED if spec.secret else _render(value)
+        described[spec.env] = REDACTED if spec.secret else render(value)
     return described
 
 
-def _spec_of(cls: type, field: "dataclasses.Field[Any]") -> Setting:
+def spec_of(cls: type, field: "dataclasses.Field[Any]") -> Setting:
+    """The `setting()` declaration of one field; TypeError if it has none."""
     spec = field.metadata.get(_METADATA_KEY)
     if not isinstance(spec, Setting):
         raise TypeError(f"{cls.__name__}.{field.name} is not declared with setting()")
@@ -194,7 +196,8 @@ def _closest(name: str, prefix: str, known: list[str]) -> list[str]:
     return [suffixes[close[0]]] if close else []
 
 
-def _render(value: object) -> str:
+def render(value: object) -> str:
+    """A value as the text that would set it: true/false, comma-joined tuples."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, tuple):

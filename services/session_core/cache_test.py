@@ -11,6 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from redis import asyncio as aioredis
 
 from services.session_core.cache import Cache, key
+from services.session_core.harness import refused_port
 from syncbridge.session.v1 import session_pb2
 
 pytest_plugins = ("libs.testing.fixtures",)
@@ -65,11 +66,12 @@ async def test_failed_write_back_bypasses_the_cache_until_healed(redis_url: str)
     cache = Cache(good, ttl_seconds=3600)
     await cache.record(change(2), snapshot(2))
     # Same cache, Redis unreachable for one write-back: the cached v2 is now stale.
-    dead = aioredis.Redis(host="127.0.0.1", port=9, socket_connect_timeout=0.2)
-    cache._redis, cache._set_if_newer = dead, dead.register_script("return 0")
-    await cache.record(change(3), snapshot(3))
-    assert await cache.get_snapshot("s1") is None  # dirty: read PostgreSQL instead
-    assert await cache.heal() == 0  # still unreachable
+    with refused_port() as no_redis:
+        dead = aioredis.Redis(host="127.0.0.1", port=no_redis, socket_connect_timeout=0.2)
+        cache._redis, cache._set_if_newer = dead, dead.register_script("return 0")
+        await cache.record(change(3), snapshot(3))
+        assert await cache.get_snapshot("s1") is None  # dirty: read PostgreSQL instead
+        assert await cache.heal() == 0  # still unreachable
     cache._redis = good
     assert await cache.heal() == 1
     assert await good.exists(key("s1", "snap")) == 0  # the stale v2 is gone

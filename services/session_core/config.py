@@ -16,26 +16,54 @@ class CoreConfig:
     """Every knob of session-core; see README.md for the table."""
 
     grpc_host: str = setting("SYNCBRIDGE_CORE_GRPC_HOST", "127.0.0.1", help="gRPC bind address")
-    grpc_port: int = setting("SYNCBRIDGE_CORE_GRPC_PORT", 50051, min=0, max=65535)
-    metrics_port: int = setting("SYNCBRIDGE_CORE_METRICS_PORT", 9102, min=0, max=65535)
+    grpc_port: int = setting(
+        "SYNCBRIDGE_CORE_GRPC_PORT", 50051, min=0, max=65535, help="gRPC port; 0 picks a free one"
+    )
+    metrics_port: int = setting(
+        "SYNCBRIDGE_CORE_METRICS_PORT", 9102, min=0, max=65535, help="core's /metrics port"
+    )
     pg_dsn: str = setting(
         "SYNCBRIDGE_CORE_PG_DSN",
         "postgresql://syncbridge@127.0.0.1:5432/syncbridge",
         secret=True,
         help="PostgreSQL DSN (may hold a password)",
     )
-    pg_pool_size: int = setting("SYNCBRIDGE_CORE_PG_POOL_SIZE", 20, min=1, max=500)
-    redis_url: str = setting("SYNCBRIDGE_CORE_REDIS_URL", "redis://127.0.0.1:6379/0", secret=True)
-    redis_cluster: bool = setting("SYNCBRIDGE_CORE_REDIS_CLUSTER", False)
+    pg_pool_size: int = setting(
+        "SYNCBRIDGE_CORE_PG_POOL_SIZE", 20, min=1, max=500, help="PostgreSQL connections"
+    )
+    redis_url: str = setting(
+        "SYNCBRIDGE_CORE_REDIS_URL",
+        "redis://127.0.0.1:6379/0",
+        secret=True,
+        help="Redis URL (cache, change log, presence)",
+    )
+    redis_cluster: bool = setting(
+        "SYNCBRIDGE_CORE_REDIS_CLUSTER", False, help="REDIS_URL names a Redis Cluster node"
+    )
     amqp_url: str = setting(
-        "SYNCBRIDGE_CORE_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/", secret=True
+        "SYNCBRIDGE_CORE_AMQP_URL",
+        "amqp://guest:guest@127.0.0.1:5672/",
+        secret=True,
+        help="RabbitMQ URL the outbox publishes to",
     )
     session_ttl_seconds: float = setting(
-        "SYNCBRIDGE_CORE_SESSION_TTL_SECONDS", 7 * 24 * 3600.0, min=1, help="7 days"
+        "SYNCBRIDGE_CORE_SESSION_TTL_SECONDS",
+        7 * 24 * 3600.0,
+        min=1,
+        help="an idle session expires after this (7 days)",
     )
-    presence_ttl_seconds: float = setting("SYNCBRIDGE_CORE_PRESENCE_TTL_SECONDS", 45.0, min=1)
-    max_state_bytes: int = setting("SYNCBRIDGE_CORE_MAX_STATE_BYTES", 256 * 1024, min=2)
-    max_patch_bytes: int = setting("SYNCBRIDGE_CORE_MAX_PATCH_BYTES", 64 * 1024, min=2)
+    presence_ttl_seconds: float = setting(
+        "SYNCBRIDGE_CORE_PRESENCE_TTL_SECONDS",
+        45.0,
+        min=1,
+        help="a device without heartbeat leaves",
+    )
+    max_state_bytes: int = setting(
+        "SYNCBRIDGE_CORE_MAX_STATE_BYTES", 256 * 1024, min=2, help="largest session state"
+    )
+    max_patch_bytes: int = setting(
+        "SYNCBRIDGE_CORE_MAX_PATCH_BYTES", 64 * 1024, min=2, help="largest single update"
+    )
     write_batch_max: int = setting(
         "SYNCBRIDGE_CORE_WRITE_BATCH_MAX",
         128,
@@ -63,11 +91,27 @@ class CoreConfig:
         max=65535,
         help="/metrics of the relay when it runs as its own process",
     )
-    max_replay: int = setting("SYNCBRIDGE_CORE_MAX_REPLAY", 1000, min=1)
-    change_log_length: int = setting("SYNCBRIDGE_CORE_CHANGE_LOG_LENGTH", 256, min=1)
-    purge_interval_seconds: float = setting("SYNCBRIDGE_CORE_PURGE_INTERVAL_SECONDS", 300.0, min=1)
-    grace_seconds: float = setting("SYNCBRIDGE_CORE_GRACE_SECONDS", 20.0, min=0)
-    migrate_on_start: bool = setting("SYNCBRIDGE_CORE_MIGRATE_ON_START", True)
+    max_replay: int = setting(
+        "SYNCBRIDGE_CORE_MAX_REPLAY", 1000, min=1, help="most changes one resume replays"
+    )
+    change_log_length: int = setting(
+        "SYNCBRIDGE_CORE_CHANGE_LOG_LENGTH", 256, min=1, help="recent changes kept in Redis"
+    )
+    purge_interval_seconds: float = setting(
+        "SYNCBRIDGE_CORE_PURGE_INTERVAL_SECONDS",
+        300.0,
+        min=1,
+        help="seconds between purges of expired sessions",
+    )
+    grace_seconds: float = setting(
+        "SYNCBRIDGE_CORE_GRACE_SECONDS", 20.0, min=0, help="SIGTERM: in-flight calls get this"
+    )
+    migrate_on_start: bool = setting(
+        "SYNCBRIDGE_CORE_MIGRATE_ON_START", True, help="apply migrations at start (dev)"
+    )
     log_level: str = setting(
-        "SYNCBRIDGE_CORE_LOG_LEVEL", "INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")
+        "SYNCBRIDGE_CORE_LOG_LEVEL",
+        "INFO",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="DEBUG, INFO, WARNING or ERROR",
     )

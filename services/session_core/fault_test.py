@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from services.session_core import events
 from services.session_core.harness import (
     as_user,
     core_config,
+    refused_port,
     running_core,
     stub_for,
     wait_serving,
@@ -155,20 +157,22 @@ async def test_killed_between_commit_and_publish_outbox_still_delivers(
 ) -> None:
     connection, _ = await durable_queue(amqp_url, "alice")
     await connection.close()
-    # Core A commits and acknowledges, but cannot publish (no broker at port 9).
-    first = CoreProcess({**core_env, "SYNCBRIDGE_CORE_AMQP_URL": "amqp://guest:guest@127.0.0.1:9/"})
-    try:
-        await first.wait_serving()
-        async with stub_for(first.port) as stub:
-            session = await open_session(stub)
-            acked = [await write(stub, session, n) for n in range(10)]
-        assert acked == list(range(2, 12))
-        conn = await asyncpg.connect(pg_dsn)
-        assert await conn.fetchval("SELECT count(*) FROM outbox") == 11
-        await conn.close()
-    finally:
-        first.proc.kill()  # SIGKILL: no shutdown path runs
-        first.proc.wait()
+    # Core A commits and acknowledges, but cannot publish: nothing answers at its broker.
+    with refused_port() as no_broker:
+        dead_url = f"amqp://guest:guest@127.0.0.1:{no_broker}/"
+        first = CoreProcess({**core_env, "SYNCBRIDGE_CORE_AMQP_URL": dead_url})
+        try:
+            await first.wait_serving()
+            async with stub_for(first.port) as stub:
+                session = await open_session(stub)
+                acked = [await write(stub, session, n) for n in range(10)]
+            assert acked == list(range(2, 12))
+            conn = await asyncpg.connect(pg_dsn)
+            assert await conn.fetchval("SELECT count(*) FROM outbox") == 11
+            await conn.close()
+        finally:
+            first.proc.kill()  # SIGKILL: no shutdown path runs
+            first.proc.wait()
     second = CoreProcess({**core_env, "SYNCBRIDGE_CORE_AMQP_URL": amqp_url})
     try:
         await second.wait_serving()
@@ -182,7 +186,7 @@ async def test_killed_between_commit_and_publish_outbox_still_delivers(
             second.proc.kill()
 
 
-def start_relay(pg_dsn: str, amqp_url: str) -> subprocess.Popen[bytes]:
+def start_relay(pg_dsn: str, amqp_url: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     """The outbox relay binary, configured only by environment."""
     return subprocess.Popen(
         [str(RELAY_BINARY)],
@@ -190,11 +194,24 @@ def start_relay(pg_dsn: str, amqp_url: str) -> subprocess.Popen[bytes]:
             **os.environ,
             "SYNCBRIDGE_CORE_PG_DSN": pg_dsn,
             "SYNCBRIDGE_CORE_AMQP_URL": amqp_url,
-            "SYNCBRIDGE_CORE_RELAY_METRICS_PORT": "0",
+            **env,
         },
         stdout=sys.stderr,
         stderr=sys.stderr,
     )
+
+
+def published_total(port: int) -> float | None:
+    """The relay's published counter from its /metrics, or None while it does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("syncbridge_core_outbox_published_total "):
+            return float(line.split()[1])
+    return None
 
 
 async def test_the_relay_as_its_own_process_delivers_and_stops_on_sigterm(
@@ -203,28 +220,39 @@ async def test_the_relay_as_its_own_process_delivers_and_stops_on_sigterm(
     connection, _ = await durable_queue(amqp_url, "alice")
     await connection.close()
     config = dataclasses.replace(core_config(pg_dsn, redis_url, amqp_url), relay_in_process=False)
-    async with running_core(config) as core, stub_for(core.port) as stub:
-        session = await open_session(stub)
-        acked = [await write(stub, session, n) for n in range(5)]
-        await asyncio.sleep(1.0)
-        # Core itself publishes nothing now: every event waits in the outbox.
-        assert await core.pool.fetchval("SELECT count(*) FROM outbox") == 6
-        relay = start_relay(pg_dsn, amqp_url)
-        try:
-            seen = await drain_versions(amqp_url, set(range(1, 7)))
-            assert seen >= set(range(1, 7)) and acked == list(range(2, 7))
-            # Rows go once the broker confirmed them, just after consumers saw them.
-            for _ in range(100):
-                if await core.pool.fetchval("SELECT count(*) FROM outbox") == 0:
-                    break
-                await asyncio.sleep(0.05)
-            else:
-                pytest.fail("the relay left published rows in the outbox")
-            relay.send_signal(signal.SIGTERM)
-            assert relay.wait(timeout=15) == 0
-        finally:
-            if relay.poll() is None:
-                relay.kill()
+    # Core's metrics port is taken (as beside a running core): the relay must not
+    # care, it serves on SYNCBRIDGE_CORE_RELAY_METRICS_PORT.
+    with socket.socket() as core_metrics:
+        core_metrics.bind(("127.0.0.1", 0))
+        core_metrics.listen()
+        relay_port = free_port()
+        relay_env = {
+            "SYNCBRIDGE_CORE_METRICS_PORT": str(core_metrics.getsockname()[1]),
+            "SYNCBRIDGE_CORE_RELAY_METRICS_PORT": str(relay_port),
+        }
+        async with running_core(config) as core, stub_for(core.port) as stub:
+            session = await open_session(stub)
+            acked = [await write(stub, session, n) for n in range(5)]
+            await asyncio.sleep(1.0)
+            # Core itself publishes nothing now: every event waits in the outbox.
+            assert await core.pool.fetchval("SELECT count(*) FROM outbox") == 6
+            relay = start_relay(pg_dsn, amqp_url, relay_env)
+            try:
+                seen = await drain_versions(amqp_url, set(range(1, 7)))
+                assert seen >= set(range(1, 7)) and acked == list(range(2, 7))
+                # Rows go once the broker confirmed them, just after consumers saw them.
+                for _ in range(100):
+                    if await core.pool.fetchval("SELECT count(*) FROM outbox") == 0:
+                        break
+                    await asyncio.sleep(0.05)
+                else:
+                    pytest.fail("the relay left published rows in the outbox")
+                assert await asyncio.to_thread(published_total, relay_port) == 6
+                relay.send_signal(signal.SIGTERM)
+                assert relay.wait(timeout=15) == 0
+            finally:
+                if relay.poll() is None:
+                    relay.kill()
 
 
 async def test_expired_sessions_are_not_served_and_are_purged(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Callable
+import socket
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import grpc
@@ -31,6 +32,16 @@ def core_config(pg_dsn: str, redis_url: str, amqp_url: str, **overrides: Any) ->
         grace_seconds=2.0,
         **overrides,
     )
+
+
+@contextlib.contextmanager
+def refused_port() -> Iterator[int]:
+    """A loopback port where nothing answers while the block runs: this process holds it
+    bound without listening, so connections are refused and no other process can take it.
+    (A fixed "unused" port such as 9 or 1 is only unused until something listens there.)"""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
 
 
 @contextlib.asynccontextmanager

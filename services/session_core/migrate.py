@@ -13,6 +13,8 @@ from pathlib import Path
 
 import asyncpg
 
+from services.session_core.config import CoreConfig
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _LOCK_KEY = 0x5B5E5510  # any constant shared by every replica
 
@@ -56,9 +58,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
         "--dsn",
-        default=os.environ.get(
-            "SYNCBRIDGE_CORE_PG_DSN", "postgresql://syncbridge@127.0.0.1:5432/syncbridge"
-        ),
+        # The same variable and default as session-core's, so the job and the
+        # service it migrates for cannot disagree.
+        default=os.environ.get("SYNCBRIDGE_CORE_PG_DSN", CoreConfig().pg_dsn),
         help="PostgreSQL DSN (default: $SYNCBRIDGE_CORE_PG_DSN or the local dev server)",
     )
     asyncio.run(_main(parser.parse_args().dsn))

@@ -10,18 +10,22 @@ same SYNCBRIDGE_CORE_* settings; several may run, one leads (advisory lock).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sys
 
 from prometheus_client import Counter
 
+from libs.config.reference import usage, wants_help
 from libs.config.settings import ConfigError, load_config
 from libs.log.configure import configure_logging
 from libs.metrics.exposition import serve
 from libs.metrics.registry import new_registry
 from services.session_core.config import CoreConfig
 from services.session_core.relay import OutboxRelay
+
+log = logging.getLogger("outbox_relay")
 
 
 async def run(config: CoreConfig, published: Counter) -> None:
@@ -34,7 +38,18 @@ async def run(config: CoreConfig, published: Counter) -> None:
     await relay.run(stop)
 
 
-def main() -> int:
+SUMMARY = (
+    "The outbox relay as its own process: publishes committed session changes to"
+    " RabbitMQ (run core with SYNCBRIDGE_CORE_RELAY_IN_PROCESS=false). It reads"
+    " session-core's settings; it uses the PG_DSN, AMQP_URL, GRPC_HOST (bind"
+    " address), RELAY_METRICS_PORT and LOG_LEVEL ones."
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    if wants_help(sys.argv[1:] if argv is None else argv):
+        print(usage(CoreConfig, "outbox_relay", SUMMARY), end="")
+        return 0
     try:
         config = load_config(CoreConfig, os.environ, prefix="SYNCBRIDGE_CORE_")
     except ConfigError as error:
@@ -46,12 +61,16 @@ def main() -> int:
         "syncbridge_core_outbox_published_total", "Events confirmed by RabbitMQ.", registry=registry
     )
     try:
-        metrics = serve(registry, config.grpc_host, config.metrics_port)
+        # Its own port, not core's: deployed apart, each is scraped on its own port,
+        # and beside a core (one host, run-local) core's port is taken.
+        metrics = serve(registry, config.grpc_host, config.relay_metrics_port)
     except OSError as error:
         print(
-            f"outbox-relay: SYNCBRIDGE_CORE_METRICS_PORT: cannot listen: {error}", file=sys.stderr
+            f"outbox-relay: SYNCBRIDGE_CORE_RELAY_METRICS_PORT: cannot listen: {error}",
+            file=sys.stderr,
         )
         return 2
+    log.info("outbox-relay metrics", extra={"port": metrics.port})
     try:
         asyncio.run(run(config, published))
     finally:

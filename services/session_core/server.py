@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from redis import asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
+from libs.config.reference import usage, wants_help
 from libs.config.settings import ConfigError, describe, load_config
 from libs.log.configure import configure_logging
 from libs.metrics.exposition import MetricsServer, serve
@@ -276,7 +277,16 @@ async def _run(config: CoreConfig) -> None:
     log.info("stopped")
 
 
-def main() -> int:
+SUMMARY = (
+    "session-core: the gRPC service that owns session state (PostgreSQL, Redis,"
+    " RabbitMQ). Serves gRPC and, on its own port, /metrics; SIGTERM drains."
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    if wants_help(sys.argv[1:] if argv is None else argv):
+        print(usage(CoreConfig, "session_core", SUMMARY), end="")
+        return 0
     try:
         config = load_config(CoreConfig, os.environ, prefix="SYNCBRIDGE_CORE_")
     except ConfigError as error:

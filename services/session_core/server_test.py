@@ -21,6 +21,7 @@ from services.session_core import events
 from services.session_core.harness import (
     as_user,
     core_config,
+    refused_port,
     running_core,
     stub_for,
     wait_serving,
@@ -616,10 +617,11 @@ async def test_claimed_devices_expire_without_heartbeats(
 
 
 async def test_claim_device_fails_open_when_redis_is_down(pg_dsn: str, amqp_url: str) -> None:
-    config = core_config(pg_dsn, "redis://127.0.0.1:1/0", amqp_url)
-    async with running_core(config) as running, stub_for(running.port) as client:
-        for device in ("a", "b", "c"):
-            assert await claim(client, "alice", device, cap=1) == 0
+    with refused_port() as no_redis:
+        config = core_config(pg_dsn, f"redis://127.0.0.1:{no_redis}/0", amqp_url)
+        async with running_core(config) as running, stub_for(running.port) as client:
+            for device in ("a", "b", "c"):
+                assert await claim(client, "alice", device, cap=1) == 0
 
 
 def user_update(user: str, session: Any, op_id: str, patch_json: str, base: int = 0) -> Any:

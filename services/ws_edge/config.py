@@ -30,20 +30,39 @@ class EdgeConfig:
     edge_id: str = setting(
         "SYNCBRIDGE_EDGE_ID", "", help="replica name (queue, presence); default host-pid"
     )
-    core_target: str = setting("SYNCBRIDGE_EDGE_CORE_TARGET", "127.0.0.1:50051")
+    core_target: str = setting(
+        "SYNCBRIDGE_EDGE_CORE_TARGET", "127.0.0.1:50051", help="session-core's gRPC address"
+    )
     amqp_url: str = setting(
-        "SYNCBRIDGE_EDGE_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/", secret=True
+        "SYNCBRIDGE_EDGE_AMQP_URL",
+        "amqp://guest:guest@127.0.0.1:5672/",
+        secret=True,
+        help="RabbitMQ URL the edge consumes session changes from",
     )
     jwt_public_key_path: str = setting(
         "SYNCBRIDGE_EDGE_JWT_PUBLIC_KEY_PATH",
         f"{DEV_KEY_DIR}/public.pem",
         help="PEM public key; empty when JWKS_PATH is set",
     )
-    jwt_jwks_path: str = setting("SYNCBRIDGE_EDGE_JWT_JWKS_PATH", "")
-    jwt_issuer: str = setting("SYNCBRIDGE_EDGE_JWT_ISSUER", DEV_ISSUER)
-    jwt_audience: str = setting("SYNCBRIDGE_EDGE_JWT_AUDIENCE", DEV_AUDIENCE)
-    jwt_algorithms: tuple[str, ...] = setting("SYNCBRIDGE_EDGE_JWT_ALGORITHMS", ("RS256", "ES256"))
-    jwt_leeway_seconds: float = setting("SYNCBRIDGE_EDGE_JWT_LEEWAY_SECONDS", 30.0, min=0, max=300)
+    jwt_jwks_path: str = setting(
+        "SYNCBRIDGE_EDGE_JWT_JWKS_PATH",
+        "",
+        help="JWKS file of trusted keys; empty when PUBLIC_KEY_PATH is set",
+    )
+    jwt_issuer: str = setting("SYNCBRIDGE_EDGE_JWT_ISSUER", DEV_ISSUER, help="required iss claim")
+    jwt_audience: str = setting(
+        "SYNCBRIDGE_EDGE_JWT_AUDIENCE", DEV_AUDIENCE, help="required aud claim"
+    )
+    jwt_algorithms: tuple[str, ...] = setting(
+        "SYNCBRIDGE_EDGE_JWT_ALGORITHMS", ("RS256", "ES256"), help="accepted JWT algorithms"
+    )
+    jwt_leeway_seconds: float = setting(
+        "SYNCBRIDGE_EDGE_JWT_LEEWAY_SECONDS",
+        30.0,
+        min=0,
+        max=300,
+        help="clock skew allowed on exp/nbf",
+    )
     allowed_origins: tuple[str, ...] = setting(
         "SYNCBRIDGE_EDGE_ALLOWED_ORIGINS", (), help="browser Origins allowed to connect"
     )
@@ -53,23 +72,82 @@ class EdgeConfig:
     allow_query_token: bool = setting(
         "SYNCBRIDGE_EDGE_ALLOW_QUERY_TOKEN", False, help="accept ?access_token= (leaks to logs)"
     )
-    ping_interval_seconds: float = setting("SYNCBRIDGE_EDGE_PING_INTERVAL_SECONDS", 30.0, min=0.05)
-    ping_timeout_seconds: float = setting("SYNCBRIDGE_EDGE_PING_TIMEOUT_SECONDS", 20.0, min=0.05)
-    hello_timeout_seconds: float = setting("SYNCBRIDGE_EDGE_HELLO_TIMEOUT_SECONDS", 10.0, min=0.05)
-    max_frame_bytes: int = setting("SYNCBRIDGE_EDGE_MAX_FRAME_BYTES", 128 * 1024, min=1024)
-    rate_per_second: float = setting("SYNCBRIDGE_EDGE_RATE_PER_SECOND", 50.0, min=0.01)
-    rate_burst: int = setting("SYNCBRIDGE_EDGE_RATE_BURST", 100, min=1)
+    ping_interval_seconds: float = setting(
+        "SYNCBRIDGE_EDGE_PING_INTERVAL_SECONDS",
+        30.0,
+        min=0.05,
+        help="seconds between WebSocket pings",
+    )
+    ping_timeout_seconds: float = setting(
+        "SYNCBRIDGE_EDGE_PING_TIMEOUT_SECONDS",
+        20.0,
+        min=0.05,
+        help="no pong within this closes the connection",
+    )
+    hello_timeout_seconds: float = setting(
+        "SYNCBRIDGE_EDGE_HELLO_TIMEOUT_SECONDS",
+        10.0,
+        min=0.05,
+        help="seconds a new connection has to send hello",
+    )
+    max_frame_bytes: int = setting(
+        "SYNCBRIDGE_EDGE_MAX_FRAME_BYTES",
+        128 * 1024,
+        min=1024,
+        help="larger frames are closed with 1009",
+    )
+    rate_per_second: float = setting(
+        "SYNCBRIDGE_EDGE_RATE_PER_SECOND",
+        50.0,
+        min=0.01,
+        help="messages per second per connection (token bucket)",
+    )
+    rate_burst: int = setting("SYNCBRIDGE_EDGE_RATE_BURST", 100, min=1, help="token bucket size")
     rate_max_refused: int = setting(
         "SYNCBRIDGE_EDGE_RATE_MAX_REFUSED", 50, min=0, help="refusals in a row before close 4029"
     )
-    max_devices_per_user: int = setting("SYNCBRIDGE_EDGE_MAX_DEVICES_PER_USER", 10, min=1)
-    outbound_queue: int = setting("SYNCBRIDGE_EDGE_OUTBOUND_QUEUE", 256, min=1)
-    send_timeout_seconds: float = setting("SYNCBRIDGE_EDGE_SEND_TIMEOUT_SECONDS", 10.0, min=0.01)
-    token_grace_seconds: float = setting("SYNCBRIDGE_EDGE_TOKEN_GRACE_SECONDS", 30.0, min=0)
-    core_deadline_seconds: float = setting("SYNCBRIDGE_EDGE_CORE_DEADLINE_SECONDS", 5.0, min=0.1)
-    core_attempts: int = setting("SYNCBRIDGE_EDGE_CORE_ATTEMPTS", 3, min=1, max=10)
+    max_devices_per_user: int = setting(
+        "SYNCBRIDGE_EDGE_MAX_DEVICES_PER_USER",
+        10,
+        min=1,
+        help="devices one user may connect at once",
+    )
+    outbound_queue: int = setting(
+        "SYNCBRIDGE_EDGE_OUTBOUND_QUEUE",
+        256,
+        min=1,
+        help="messages queued per connection before it is dropped",
+    )
+    send_timeout_seconds: float = setting(
+        "SYNCBRIDGE_EDGE_SEND_TIMEOUT_SECONDS",
+        10.0,
+        min=0.01,
+        help="a send blocked this long drops the connection",
+    )
+    token_grace_seconds: float = setting(
+        "SYNCBRIDGE_EDGE_TOKEN_GRACE_SECONDS",
+        30.0,
+        min=0,
+        help="an expired token's connection lives this long for a refresh",
+    )
+    core_deadline_seconds: float = setting(
+        "SYNCBRIDGE_EDGE_CORE_DEADLINE_SECONDS",
+        5.0,
+        min=0.1,
+        help="deadline of one gRPC call to core",
+    )
+    core_attempts: int = setting(
+        "SYNCBRIDGE_EDGE_CORE_ATTEMPTS",
+        3,
+        min=1,
+        max=10,
+        help="tries of an idempotent call to core",
+    )
     presence_interval_seconds: float = setting(
-        "SYNCBRIDGE_EDGE_PRESENCE_INTERVAL_SECONDS", 15.0, min=0.05
+        "SYNCBRIDGE_EDGE_PRESENCE_INTERVAL_SECONDS",
+        15.0,
+        min=0.05,
+        help="seconds between presence heartbeats",
     )
     queue_max_length: int = setting(
         "SYNCBRIDGE_EDGE_QUEUE_MAX_LENGTH", 100_000, min=1, help="replica queue cap (drop-head)"
@@ -80,12 +158,20 @@ class EdgeConfig:
     drain_spread_seconds: float = setting(
         "SYNCBRIDGE_EDGE_DRAIN_SPREAD_SECONDS", 10.0, min=0, help="closing connections takes this"
     )
-    drain_batches: int = setting("SYNCBRIDGE_EDGE_DRAIN_BATCHES", 10, min=1)
+    drain_batches: int = setting(
+        "SYNCBRIDGE_EDGE_DRAIN_BATCHES",
+        10,
+        min=1,
+        help="connections are closed in this many batches on SIGTERM",
+    )
     uvloop: bool = setting(
         "SYNCBRIDGE_EDGE_UVLOOP", True, help="libuv event loop (faster) instead of asyncio's"
     )
     log_level: str = setting(
-        "SYNCBRIDGE_EDGE_LOG_LEVEL", "INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")
+        "SYNCBRIDGE_EDGE_LOG_LEVEL",
+        "INFO",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="DEBUG, INFO, WARNING or ERROR",
     )
 
 

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+from pathlib import Path
 
 import pytest
 
+from libs.config.reference import entries
 from libs.config.settings import ConfigError, load_config
 from services.ws_edge.config import EdgeConfig, check
+
+EDGE_BINARY = Path("services/ws_edge/ws_edge")
 
 
 def test_defaults_match_the_seed() -> None:
@@ -57,3 +63,21 @@ def test_cross_setting_rules() -> None:
         check(dataclasses.replace(config, jwt_jwks_path="/keys.json"))
     with pytest.raises(ConfigError, match="GRACE_SECONDS"):
         check(dataclasses.replace(config, drain_spread_seconds=30, grace_seconds=20))
+
+
+def test_help_lists_every_variable_once_with_its_default() -> None:
+    # --help answers before the configuration is read: a bad value does not hide it.
+    env = {**os.environ, "SYNCBRIDGE_EDGE_PORT": "not-a-port"}
+    done = subprocess.run(
+        [str(EDGE_BINARY), "--help"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    for entry in entries(EdgeConfig):
+        shown = entry.default or '""'
+        assert done.stdout.count(f"  {entry.env}  (default: ") == 1, entry.env
+        assert f"  {entry.env}  (default: {shown})" in done.stdout

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import uvloop
 
+from libs.config.reference import usage, wants_help
 from libs.config.settings import ConfigError, describe, load_config
 from libs.log.configure import configure_logging
 from services.ws_edge import app
@@ -50,7 +51,17 @@ async def _run(config: EdgeConfig) -> int:
     return 0
 
 
-def main() -> int:
+SUMMARY = (
+    "ws-edge: the WebSocket edge and HTTP API devices connect to; calls"
+    " session-core over gRPC. One port serves WebSocket, HTTP, /health/* and"
+    " /metrics; SIGTERM drains connections."
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    if wants_help(sys.argv[1:] if argv is None else argv):
+        print(usage(EdgeConfig, "ws_edge", SUMMARY), end="")
+        return 0
     try:
         config = load_config(EdgeConfig, os.environ, prefix="SYNCBRIDGE_EDGE_")
         check(config)

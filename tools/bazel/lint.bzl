@@ -46,7 +46,7 @@ def buildifier_test(name, srcs, **kwargs):
     )
 
 def lint_srcs(name = "lint_srcs"):
-    """This package's .py, .bzl, .sh, .conf and BUILD files, for the repo-wide checks.
+    """This package's .py, .bzl, .sh, .conf and BUILD files (its .md as `lint_docs`), for repo checks.
 
     Every package calls it once; the root BUILD.bazel lists the package in
     PACKAGES so //:ruff_test, //:mypy_test and //:buildifier_test read it.
@@ -54,5 +54,12 @@ def lint_srcs(name = "lint_srcs"):
     native.filegroup(
         name = name,
         srcs = ["BUILD.bazel"] + native.glob(["*.py", "*.bzl", "*.sh", "*.conf"], allow_empty = True),
+        visibility = ["//:__pkg__"],
+    )
+
+    # The package's Markdown, for //:config_docs_test (variables its docs name).
+    native.filegroup(
+        name = "lint_docs",
+        srcs = native.glob(["*.md"], allow_empty = True),
         visibility = ["//:__pkg__"],
     )
