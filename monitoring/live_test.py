@@ -118,7 +118,7 @@ class Live:
 
 
 def enable_rabbitmq_prometheus(config: _servers.Config, port: int) -> None:
-    """RabbitMQ's built-in exporter on a loopback port of its own (not 0.0.0.0:15692).
+    """RabbitMQ's built-in exporter on a loopback port of its own, not its default one.
     tools/servers writes the enabled plugins at every start: call again after one."""
     env = {**os.environ, **_servers._RabbitMQ(config).env()}
     node = ["--node", config.rabbitmq_node]
