@@ -99,10 +99,22 @@ def apt_installed(names: set[str]) -> list[str]:
     return [line.split()[0] for line in result.stdout.splitlines() if line.split()[1:2] == ["ii"]]
 
 
-def rehearse(assume_yes: bool) -> int:
+BASE_IMAGE = Path(__file__).with_name("base_image_packages.txt")
+
+
+def base_image_packages() -> set[str]:
+    """What a new machine has before setup: never purged, setup did not bring it."""
+    lines = BASE_IMAGE.read_text().splitlines()
+    return {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+
+
+GO_CACHES = (Path.home() / "go" / "pkg" / "mod", Path.home() / ".cache" / "go-build")
+
+
+def rehearse(assume_yes: bool, keep_go_cache: bool = False) -> int:
     """Purges what setup installs and every state a run leaves, then runs CI fresh."""
     setup_text = (REPO / "tools" / "setup").read_text()
-    packages = apt_installed(setup_apt_packages(setup_text))
+    packages = apt_installed(setup_apt_packages(setup_text) - base_image_packages())
     print("purge Debian packages:", " ".join(packages) or "(none installed)")
     print("remove state:", *(str(p) for p in LEFTOVER_STATE), sep="\n  ")
     print("remove apt lists: /var/lib/apt/lists/*")
@@ -111,6 +123,9 @@ def rehearse(assume_yes: bool) -> int:
             "\nnothing done: pass --yes (this stops the project's servers and podman's containers)"
         )
         return 2
+    # Cloned first: git itself may be among the packages purged.
+    clone = Path(tempfile.mkdtemp(prefix="syncbridge-fresh-")) / "syncbridge"
+    subprocess.run(["/usr/bin/git", "clone", "--quiet", str(REPO), str(clone)], check=True)
     servers = REPO / "tools" / "servers" / "servers.py"
     subprocess.run([sys.executable, str(servers), "stop"], check=False)
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
@@ -120,11 +135,11 @@ def rehearse(assume_yes: bool) -> int:
             ["/usr/bin/apt-get", "autoremove", "--purge", "-y", "-qq"], env=env, check=True
         )
     for path in LEFTOVER_STATE:
+        if keep_go_cache and path in GO_CACHES:
+            continue  # content-addressed: kept, they change setup's time, not its result
         shutil.rmtree(path, ignore_errors=True)
     for lists in Path("/var/lib/apt/lists").glob("*_*"):
         lists.unlink(missing_ok=True)
-    clone = Path(tempfile.mkdtemp(prefix="syncbridge-fresh-")) / "syncbridge"
-    subprocess.run(["/usr/bin/git", "clone", "--quiet", str(REPO), str(clone)], check=True)
     print(f"fresh clone: {clone}; running .ci/run", flush=True)
     return subprocess.run(["/bin/bash", ".ci/run"], cwd=clone, check=False).returncode
 
@@ -135,8 +150,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("command", nargs="?", default="check", choices=["check", "rehearse"])
     parser.add_argument("--yes", action="store_true", help="rehearse: really purge and remove")
+    parser.add_argument(
+        "--keep-go-cache",
+        action="store_true",
+        help="rehearse: keep Go's module and build caches (a cold build adds ~20 min)",
+    )
     args = parser.parse_args(argv)
-    return check() if args.command == "check" else rehearse(args.yes)
+    return check() if args.command == "check" else rehearse(args.yes, args.keep_go_cache)
 
 
 if __name__ == "__main__":

@@ -75,3 +75,9 @@ def test_every_external_comes_from_setup_and_is_on_this_machine() -> None:
 def test_a_package_setup_does_not_install_is_reported() -> None:
     found = doctor.problems(EXTERNALS, SETUP.replace(" iptables ", " "), REPO)
     assert "/usr/sbin/iptables: tools/setup does not install iptables" in found
+
+
+def test_rehearse_never_purges_what_the_image_ships() -> None:
+    base = doctor.base_image_packages()
+    assert {"git", "postgresql-15", "ca-certificates"} <= base
+    assert "bazel-bootstrap" not in base and "podman" not in base
