@@ -41,7 +41,7 @@ for target in "${targets[@]}"; do
   fi
   echo "tools/setup: building $name ($package, pinned by tools/cluster/gomod/$module)"
   started=$SECONDS
-  (cd "$dir" && CGO_ENABLED=0 GOFLAGS="-mod=mod -buildvcs=false" GOTOOLCHAIN=local \
+  (cd "$dir" && CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false" GOTOOLCHAIN=local \
     nice -n 10 "$go" build -trimpath -ldflags "-s -w $ldflags" -o "$bin_dir/$name.new" "$package")
   mv "$bin_dir/$name.new" "$bin_dir/$name"
   echo "$want" >"$stamp"
