@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -25,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from libs.testing.ports import free_port
 from monitoring import rules
 
 PROMETHEUS = "/usr/bin/prometheus"  # Debian's `prometheus`, installed by tools/setup
@@ -45,13 +45,6 @@ NAMESPACES = {
     "postgresql": "postgresql-test",
     "node": "",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:

@@ -35,6 +35,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from libs.auth import testing
 from libs.client.client import SyncClient
+from libs.testing.ports import free_port
 from monitoring import dashboards, live, promql, rules
 from services.session_core import events
 from tools.servers import servers as _servers
@@ -150,7 +151,7 @@ def start_services(
     processes: live.Processes, config: _servers.Config, key_path: str
 ) -> dict[str, str]:
     """core, relay and edge as the real binaries; their metrics addresses by job."""
-    grpc, core_metrics, relay_metrics = live.free_port(), live.free_port(), live.free_port()
+    grpc, core_metrics, relay_metrics = free_port(), free_port(), free_port()
     processes.start(
         "session-core",
         [live.runfile("CORE_BIN")],
@@ -206,7 +207,7 @@ def start_services(
 
 
 def start_exporters(processes: live.Processes, config: _servers.Config) -> dict[str, str]:
-    redis, postgres, node = live.free_port(), live.free_port(), live.free_port()
+    redis, postgres, node = free_port(), free_port(), free_port()
     processes.start(
         "redis-exporter",
         [
@@ -302,7 +303,7 @@ def stack(
 ) -> Iterator[Live]:
     config = throwaway_servers.config()
     _servers.start(config=config)
-    rabbitmq_port = live.free_port()
+    rabbitmq_port = free_port()
     enable_rabbitmq_prometheus(config, rabbitmq_port)
     workdir = tmp_path_factory.mktemp("live")
     key = testing.ec_key()

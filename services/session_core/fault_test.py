@@ -20,6 +20,7 @@ import asyncpg
 import grpc
 import pytest
 
+from libs.testing.ports import free_port
 from services.session_core import events
 from services.session_core.harness import (
     as_user,
@@ -39,12 +40,6 @@ pytestmark = pytest.mark.asyncio
 
 CORE_BINARY = Path("services/session_core/session_core")
 RELAY_BINARY = Path("services/session_core/outbox_relay")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def durable_queue(amqp_url: str, user: str) -> tuple[Any, Any]:

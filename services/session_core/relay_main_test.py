@@ -16,6 +16,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from libs.testing.ports import free_port
+
 RELAY_BINARY = Path("services/session_core/outbox_relay")
 
 
@@ -27,12 +29,6 @@ def held_port(*, listen: bool) -> Iterator[int]:
         if listen:
             sock.listen()
         yield int(sock.getsockname()[1])
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def relay(env: dict[str, str]) -> subprocess.Popen[str]:

@@ -10,7 +10,6 @@ import gzip
 import json
 import os
 import secrets
-import socket
 import subprocess
 import tarfile
 import time
@@ -21,6 +20,8 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from libs.testing.ports import free_port
 
 RUNFILES = Path(os.environ.get("RUNFILES_DIR", "."))
 WORKSPACE = os.environ.get("TEST_WORKSPACE", "harmonyflow_syncbridge")
@@ -153,13 +154,6 @@ def load(image: Image) -> str:
         if names.stdout.strip() == "0":
             podman("rmi", before, check=False)
     return image.image_id()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 CONTAINER_TMP = "/tmp"  # noqa: S108 - the container's tmpfs, not a host path

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.images.images import DOCKER_REGISTRY, IMAGES, SKOPEO, Image, free_port
+from libs.testing.ports import free_port
+from tests.images.images import DOCKER_REGISTRY, IMAGES, SKOPEO, Image
 
 
 @pytest.fixture

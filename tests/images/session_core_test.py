@@ -11,12 +11,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from libs.testing.ports import free_port
 from tests.images.images import (
     SESSION_CORE,
     Container,
     assert_no_shell,
     core_env,
-    free_port,
     load,
     run,
     serving,

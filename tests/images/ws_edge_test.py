@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 
 from libs.auth.testing import rsa_key, write_pem
+from libs.testing.ports import free_port
 from tests.images.images import (
     SESSION_CORE,
     WS_EDGE,
     Container,
     assert_no_shell,
     core_env,
-    free_port,
     load,
     run,
     serving,
