@@ -14,7 +14,6 @@ import data.syncbridge.lib.k8s
 _pod_creating := {
 	"postgresql.cnpg.io": {"Cluster"},
 	"rabbitmq.com": {"RabbitmqCluster"},
-	"redis.redis.opstreelabs.in": {"RedisCluster", "Redis", "RedisReplication"},
 }
 
 _created contains obj.metadata.name if {
@@ -31,7 +30,7 @@ _created contains obj.metadata.name if {
 # namespace SyncBridge's pods or data run in is still required to deny.
 chart_owned := {
 	"argocd", "cert-manager", "cnpg-system", "external-secrets", "ingress-nginx",
-	"linkerd", "monitoring", "rabbitmq-system", "redis-operator",
+	"linkerd", "monitoring", "rabbitmq-system",
 }
 
 _namespaces contains name if {

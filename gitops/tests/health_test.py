@@ -71,27 +71,6 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
         {"status": _conditions(("AllReplicasReady", "True"), ("ReconcileSuccess", "False"))},
         "Degraded",
     ),
-    (
-        "redis.redis.opstreelabs.in_RedisCluster",
-        {
-            "spec": {"clusterSize": 3},
-            "status": {"state": "Ready", "readyLeaderReplicas": 3, "readyFollowerReplicas": 3},
-        },
-        "Healthy",
-    ),
-    (
-        "redis.redis.opstreelabs.in_RedisCluster",
-        {
-            "spec": {"clusterSize": 3},
-            "status": {"state": "Ready", "readyLeaderReplicas": 2, "readyFollowerReplicas": 3},
-        },
-        "Progressing",
-    ),
-    (
-        "redis.redis.opstreelabs.in_RedisCluster",
-        {"spec": {"clusterSize": 3}, "status": {"state": "Failed", "reason": "no quorum"}},
-        "Degraded",
-    ),
     ("trust.cert-manager.io_Bundle", {"status": _conditions(("Synced", "True"))}, "Healthy"),
     ("trust.cert-manager.io_Bundle", {"status": _conditions(("Synced", "False"))}, "Degraded"),
     ("trust.cert-manager.io_Bundle", {"metadata": {"name": "new"}}, "Progressing"),

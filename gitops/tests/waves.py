@@ -25,7 +25,6 @@ INSTALLED_BY: dict[tuple[str, str], str] = {
     ("monitoring.coreos.com", "PrometheusRule"): "kube-prometheus-stack",
     ("postgresql.cnpg.io", "Cluster"): "cloudnative-pg",
     ("rabbitmq.com", "RabbitmqCluster"): "rabbitmq-cluster-operator",
-    ("redis.redis.opstreelabs.in", "RedisCluster"): "redis-operator",
     ("policy.linkerd.io", "Server"): "linkerd-crds",
     ("policy.linkerd.io", "AuthorizationPolicy"): "linkerd-crds",
     ("policy.linkerd.io", "MeshTLSAuthentication"): "linkerd-crds",

@@ -26,11 +26,10 @@ filegroup(name = "k8s", srcs = glob(["schemas/k8s/**/*.json"]))
 # Custom resources: crds/<group>/<kind>_<version>.json
 filegroup(name = "crds", srcs = glob(["schemas/crds/**/*.json"]))
 
-# Kinds no registry serves CRDs for (sources.lock [[unavailable]]), and the
-# STAMP, whose directory is the schema root tools/gitops takes (--schemas).
-exports_files(["schemas/STAMP", "schemas/unavailable.json"])
+# The STAMP, whose directory is the schema root tools/gitops takes (--schemas).
+exports_files(["schemas/STAMP"])
 
-filegroup(name = "all", srcs = [":k8s", ":crds", "schemas/STAMP", "schemas/unavailable.json"])
+filegroup(name = "all", srcs = [":k8s", ":crds", "schemas/STAMP"])
 """
 
 def _kube_schemas_impl(rctx):

@@ -4,10 +4,9 @@ The schema directory is what tools/kube_schemas writes: `k8s/v<version>-
 standalone-strict/` (Kubernetes' kinds; its name gives `-kubernetes-version`)
 and `crds/<group>/<kind>_<version>.json`. Only these two local locations are
 given, so kubeconform never falls back to its network default, and a kind
-without a schema is an error (no `-ignore-missing-schemas`). The one
-exception is `unavailable.json`: exact group/kind pairs sources.lock records
-as served by no registry; those objects are returned as unchecked, by name,
-so every run says what kubeconform did not see.
+without a schema is an error (no `-ignore-missing-schemas`), with no
+exceptions: a custom resource whose upstream CRD cannot be pinned does not
+belong in the tree.
 """
 
 from __future__ import annotations
@@ -16,9 +15,8 @@ import json
 import subprocess
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from tools.gitops.findings import Finding, subject
 from tools.gitops.render import Document
@@ -39,30 +37,17 @@ class Schemas:
 
     root: Path
     kubernetes_version: str
-    # (group, kind) -> why no schema exists; see sources.lock [[unavailable]].
-    unavailable: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @classmethod
     def at(cls, root: Path) -> Schemas:
         k8s = sorted(p for p in (root / "k8s").glob(f"v*{_SUFFIX}") if p.is_dir())
-        listed = root / "unavailable.json"
-        if len(k8s) != 1 or not (root / "crds").is_dir() or not listed.is_file():
+        if len(k8s) != 1 or not (root / "crds").is_dir():
             raise SchemaError(
-                f"{root}: expected one k8s/v<version>{_SUFFIX}/, crds/ and unavailable.json "
+                f"{root}: expected one k8s/v<version>{_SUFFIX}/ and crds/ "
                 "(written by `sudo tools/setup`)"
             )
         version = k8s[0].name.removeprefix("v").removesuffix(_SUFFIX)
-        unavailable = {
-            (entry["group"], kind): entry["reason"]
-            for entry in json.loads(listed.read_text())
-            for kind in entry["kinds"]
-        }
-        return cls(root=root, kubernetes_version=version, unavailable=unavailable)
-
-    def why_unavailable(self, obj: dict[str, Any]) -> str | None:
-        api_version = str(obj.get("apiVersion", ""))
-        group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
-        return self.unavailable.get((group, str(obj.get("kind", ""))))
+        return cls(root=root, kubernetes_version=version)
 
     def locations(self) -> list[str]:
         k8s = (
@@ -83,30 +68,10 @@ def command(kubeconform: Path, schemas: Schemas, files: Sequence[Path]) -> list[
     return [*argv, "-output", "json", *map(str, files)]
 
 
-@dataclass
-class Result:
-    findings: list[Finding] = field(default_factory=list)
-    # Objects left out because sources.lock lists their kind as unavailable.
-    unchecked: list[Finding] = field(default_factory=list)
-
-
-def check(root: str, documents: Sequence[Document], kubeconform: Path, schemas: Schemas) -> Result:
-    """kubeconform's verdict on `documents`: failures and the knowingly unchecked."""
-    result = Result()
-    checked = []
-    for doc in documents:
-        reason = schemas.why_unavailable(doc.obj)
-        if reason is None:
-            checked.append(doc)
-        else:
-            result.unchecked.append(Finding(root, "schema", subject(doc.obj), reason))
-    result.findings = _kubeconform(root, checked, kubeconform, schemas)
-    return result
-
-
-def _kubeconform(
+def check(
     root: str, documents: Sequence[Document], kubeconform: Path, schemas: Schemas
 ) -> list[Finding]:
+    """kubeconform's verdict on `documents`: one finding per failure."""
     if not documents:
         return []
     if not kubeconform.is_file():

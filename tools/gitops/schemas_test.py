@@ -16,8 +16,7 @@ def check(tools: Tools, root: str) -> list[Finding]:
     with render.materialized(TESTDATA) as copy:
         documents = render.build_documents(copy / root, tools.kustomize)
     name = Path(root).name
-    result = schemas.check(name, documents, tools.kubeconform, schemas.Schemas.at(tools.schemas))
-    return result.findings
+    return schemas.check(name, documents, tools.kubeconform, schemas.Schemas.at(tools.schemas))
 
 
 def test_the_schemas_are_for_kubernetes_1_28(tools: Tools) -> None:
@@ -69,43 +68,20 @@ def test_linkerd_policy_kinds_are_validated(tools: Tools) -> None:
     # Linkerd's CRDs come from its chart templates (tools/kube_schemas/helm_metadata.py).
     with render.materialized(TESTDATA) as copy:
         documents = render.build_documents(copy / "linkerd_server", tools.kustomize)
-    result = schemas.check(
+    findings = schemas.check(
         "linkerd_server", documents, tools.kubeconform, schemas.Schemas.at(tools.schemas)
     )
-    assert result.unchecked == []
     # In kustomize's output order (ConfigMaps first).
-    assert [(f.subject, f.message) for f in result.findings] == [
+    assert [(f.subject, f.message) for f in findings] == [
         ("ConfigMap/mesh/settings", "/: additional properties 'unexpected' not allowed"),
         ("Server/mesh/grpc", "/spec: additional properties 'proxyProtocl' not allowed"),
     ]
 
 
-def test_kinds_no_registry_serves_are_reported_unchecked_not_skipped_silently(
-    tools: Tools,
-) -> None:
-    with render.materialized(TESTDATA) as copy:
-        documents = render.build_documents(copy / "redis_cluster", tools.kustomize)
-    result = schemas.check(
-        "redis_cluster", documents, tools.kubeconform, schemas.Schemas.at(tools.schemas)
-    )
-    assert [f.subject for f in result.unchecked] == ["RedisCluster/redis-dev/cache"]
-    assert "refused by the Go module proxy" in result.unchecked[0].message
-    # The rest of the root is still validated.
-    assert [f.subject for f in result.findings] == ["ConfigMap/redis-dev/settings"]
-
-
-def test_unavailable_kinds_are_exact_group_kind_pairs(tmp_path: Path) -> None:
+def test_the_schema_directory_is_kubernetes_and_crds_only(tmp_path: Path) -> None:
     (tmp_path / "k8s/v1.28.15-standalone-strict").mkdir(parents=True)
     (tmp_path / "crds").mkdir()
-    (tmp_path / "unavailable.json").write_text(
-        '[{"group": "redis.redis.opstreelabs.in", "kinds": ["RedisCluster"], "reason": "r"}]'
-    )
-    loaded = schemas.Schemas.at(tmp_path)
-    assert loaded.kubernetes_version == "1.28.15"
-    group = "redis.redis.opstreelabs.in"
-    assert loaded.why_unavailable({"apiVersion": f"{group}/v1beta2", "kind": "RedisCluster"})
-    assert not loaded.why_unavailable({"apiVersion": "example.com/v1", "kind": "RedisCluster"})
-    assert not loaded.why_unavailable({"apiVersion": f"{group}/v1beta2", "kind": "Redis"})
+    assert schemas.Schemas.at(tmp_path).kubernetes_version == "1.28.15"
 
 
 def test_a_directory_without_schemas_is_refused(tmp_path: Path) -> None:

@@ -48,8 +48,6 @@ class Report:
     roots: list[str] = field(default_factory=list)
     objects: int = 0
     findings: list[Finding] = field(default_factory=list)
-    # Objects kubeconform did not see: their kind has no schema any registry serves.
-    unchecked: list[Finding] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -107,9 +105,7 @@ def _validate(gitops_dir: Path, policies_dir: Path, tools: Tools, wanted: Sequen
             continue
         report.objects += len(documents)
         try:
-            checked = schemas.check(name, documents, tools.kubeconform, schema_dir)
-            report.findings += checked.findings
-            report.unchecked += checked.unchecked
+            report.findings += schemas.check(name, documents, tools.kubeconform, schema_dir)
             document = policy.input_document(
                 name, render.environment(Path(name)), [d.obj for d in documents]
             )
@@ -117,17 +113,6 @@ def _validate(gitops_dir: Path, policies_dir: Path, tools: Tools, wanted: Sequen
         except (policy.PolicyError, schemas.SchemaError) as err:
             raise ValidationError(f"{name}: {err}") from err
     return report
-
-
-def unchecked_summary(unchecked: Sequence[Finding]) -> list[tuple[str, list[str], int]]:
-    """(reason, kinds, count) per reason: one line each instead of one per object."""
-    by_reason: dict[str, list[Finding]] = {}
-    for finding in unchecked:
-        by_reason.setdefault(finding.message, []).append(finding)
-    return [
-        (reason, sorted({f.subject.split("/", 1)[0] for f in found}), len(found))
-        for reason, found in sorted(by_reason.items())
-    ]
 
 
 def main(argv: Sequence[str]) -> int:
@@ -149,8 +134,6 @@ def main(argv: Sequence[str]) -> int:
         return 1
     for finding in report.findings:
         print(finding)
-    for reason, kinds, count in unchecked_summary(report.unchecked):
-        print(f"validate: {count} objects not schema-checked ({', '.join(kinds)}): {reason}")
     verdict = "ok" if report.ok else f"FAILED, {len(report.findings)} failures"
     print(f"validate: {len(report.roots)} roots, {report.objects} objects: {verdict}")
     return 0 if report.ok else 1

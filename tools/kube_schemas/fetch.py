@@ -91,16 +91,7 @@ def build(lock: Lock, go: Path, target: Path) -> list[str]:
         report.append(f"{source.ref}: {got.zip_bytes / 1e6:.1f} MB zip, {got.seconds:.1f} s")
         files = [_inside(source, got, rel) for rel in source.files]
         documents.extend(crd2jsonschema.load_documents(files, helm_templates=source.helm_templates))
-    converted = crd2jsonschema.convert(documents)
-    for entry in lock.unavailable:
-        if any(path.startswith(entry.group + "/") for path in converted):
-            raise FetchError(f"{entry.group} has schemas now: drop it from [[unavailable]]")
-    crd2jsonschema.write(converted, target / "crds")
-    # What the validator must leave out of kubeconform, and say so.
-    unavailable = [
-        {"group": u.group, "kinds": list(u.kinds), "reason": u.reason} for u in lock.unavailable
-    ]
-    (target / "unavailable.json").write_text(json.dumps(unavailable, indent=2) + "\n")
+    crd2jsonschema.write(crd2jsonschema.convert(documents), target / "crds")
     return report
 
 

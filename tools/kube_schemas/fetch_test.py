@@ -104,35 +104,6 @@ def test_a_module_unknown_to_the_checksum_db_is_fetched_with_gonosumdb(tmp_path:
     assert (tmp_path / "out2/crds/example.com/widget_v1.json").is_file()
 
 
-def test_unavailable_kinds_are_written_for_the_validator(tmp_path: Path) -> None:
-    k8s, crds = module_dirs(tmp_path)
-    go = fake_go(
-        tmp_path,
-        {
-            "k8s.io/kubernetes@v1.28.15": {"Sum": "h1:k8s=", "Dir": str(k8s)},
-            "example.com/widgets@v1.0.0": {"Sum": "h1:w=", "Dir": str(crds)},
-        },
-    )
-    entry = lock.Unavailable("policy.linkerd.io", ("Server",), "none served")
-    fetch.build(dataclasses.replace(LOCK, unavailable=(entry,)), go, tmp_path / "out")
-    written = json.loads((tmp_path / "out/unavailable.json").read_text())
-    assert written == [{"group": "policy.linkerd.io", "kinds": ["Server"], "reason": "none served"}]
-
-
-def test_a_group_listed_unavailable_that_has_schemas_is_an_error(tmp_path: Path) -> None:
-    k8s, crds = module_dirs(tmp_path)
-    go = fake_go(
-        tmp_path,
-        {
-            "k8s.io/kubernetes@v1.28.15": {"Sum": "h1:k8s=", "Dir": str(k8s)},
-            "example.com/widgets@v1.0.0": {"Sum": "h1:w=", "Dir": str(crds)},
-        },
-    )
-    entry = lock.Unavailable("example.com", ("Widget",), "stale")
-    with pytest.raises(fetch.FetchError, match="drop it from"):
-        fetch.build(dataclasses.replace(LOCK, unavailable=(entry,)), go, tmp_path / "out")
-
-
 def test_a_module_whose_sum_differs_from_the_lock_is_refused(tmp_path: Path) -> None:
     k8s, _ = module_dirs(tmp_path)
     go = fake_go(tmp_path, {"k8s.io/kubernetes@v1.28.15": {"Sum": "h1:other=", "Dir": str(k8s)}})

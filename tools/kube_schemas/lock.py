@@ -66,23 +66,9 @@ class CrdSource(Module):
 
 
 @dataclass(frozen=True)
-class Unavailable:
-    """Kinds of one API group whose upstream CRDs no package registry serves.
-
-    The validator leaves exactly these out of kubeconform and names every
-    such object on every run; any other kind without a schema fails.
-    """
-
-    group: str
-    kinds: tuple[str, ...]
-    reason: str
-
-
-@dataclass(frozen=True)
 class Lock:
     kubernetes: KubernetesSource
     crds: tuple[CrdSource, ...]
-    unavailable: tuple[Unavailable, ...] = ()
 
     @property
     def kubernetes_version(self) -> str:
@@ -122,6 +108,11 @@ def _module(table: dict[str, Any], where: str) -> dict[str, Any]:
 def parse(text: str) -> Lock:
     """Parses and checks the lock; every entry needs module, version, sum and files."""
     data = tomllib.loads(text)
+    # Every custom resource validates against its upstream schema: there is
+    # no table for kinds left unchecked, and an unknown one is a typo.
+    unknown = sorted(set(data) - {"kubernetes", "crds"})
+    if unknown:
+        raise ValueError(f"sources.lock: unknown table(s) {', '.join(unknown)}")
     k8s = data.get("kubernetes")
     if not isinstance(k8s, dict):
         raise ValueError("sources.lock: a [kubernetes] table is required")
@@ -148,15 +139,7 @@ def parse(text: str) -> Lock:
         )
     if not crds:
         raise ValueError("sources.lock: no [[crds]] entries")
-    unavailable = []
-    for index, table in enumerate(data.get("unavailable", [])):
-        where = f"[[unavailable]] #{index + 1}"
-        kinds = table.get("kinds")
-        if not isinstance(kinds, list) or not kinds or not all(isinstance(k, str) for k in kinds):
-            raise ValueError(f"{where}: `kinds` must list the kinds left unchecked")
-        group = _text(table, "group", where)
-        unavailable.append(Unavailable(group, tuple(kinds), _text(table, "reason", where)))
-    return Lock(kubernetes=kubernetes, crds=tuple(crds), unavailable=tuple(unavailable))
+    return Lock(kubernetes=kubernetes, crds=tuple(crds))
 
 
 def load(path: Path) -> Lock:

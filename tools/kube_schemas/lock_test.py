@@ -71,21 +71,13 @@ def test_flags_are_booleans() -> None:
         lock.parse(GOOD.replace('files = ["crds/x.yaml"]', 'files = ["x"]\nhelm_templates = "yes"'))
 
 
-def test_unavailable_kinds_need_group_kinds_and_reason() -> None:
-    entry = '\n[[unavailable]]\ngroup = "policy.linkerd.io"\nkinds = ["Server"]\nreason = "r"\n'
-    parsed = lock.parse(GOOD + entry)
-    assert parsed.unavailable == (lock.Unavailable("policy.linkerd.io", ("Server",), "r"),)
-    with pytest.raises(ValueError, match="`reason`"):
-        lock.parse(GOOD + entry.replace('reason = "r"', ""))
-    with pytest.raises(ValueError, match="`kinds`"):
-        lock.parse(GOOD + entry.replace('kinds = ["Server"]', "kinds = []"))
-
-
-def test_the_committed_lock_leaves_out_only_what_no_registry_serves() -> None:
-    pinned = lock.load(REPO / "tools/kube_schemas/sources.lock")
-    assert [(u.group, u.kinds) for u in pinned.unavailable] == [
-        ("redis.redis.opstreelabs.in", ("RedisCluster",))
-    ]
+def test_there_is_no_way_to_leave_a_kind_unchecked() -> None:
+    # An [[unavailable]]-style table (or any typo of a table name) is refused.
+    entry = '\n[[unavailable]]\ngroup = "policy.linkerd.io"\nkinds = ["Server"]\n'
+    with pytest.raises(ValueError, match="unknown table"):
+        lock.parse(GOOD + entry)
+    with pytest.raises(ValueError, match=r"unknown table.*crd"):
+        lock.parse(GOOD.replace("[[crds]]", "[[crd]]"))
 
 
 def test_stamp_is_what_sha256sum_prints() -> None:
