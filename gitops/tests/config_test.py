@@ -163,3 +163,47 @@ def test_the_defaulted_lists_name_real_variables() -> None:
     for role, defaulted in configcheck.DEFAULTED.items():
         assert set(defaulted) <= known, role
         assert all(reason for reason in defaulted.values()), role
+
+
+def _redis_values(tree: Path, env: str) -> dict[str, Any]:
+    kustomize = Path(os.environ["KUSTOMIZE"]).absolute()
+    root = render.build(tree / f"clusters/{env}", kustomize)
+    [app] = [
+        o for o in root if o["kind"] == "Application" and o["metadata"]["name"] == "redis-cluster"
+    ]
+    assert app["spec"]["destination"]["namespace"] == f"redis-{env}"
+    values: dict[str, Any] = app["spec"]["source"]["helm"]["valuesObject"]
+    return values
+
+
+def _redis_settings(configmap: str) -> dict[str, str]:
+    """redis.conf lines (`name value`) as a dict; comments and blanks skipped."""
+    pairs = (ln.split(None, 1) for ln in configmap.splitlines() if ln.strip() and ln[0] != "#")
+    return {p[0]: p[1].strip() for p in pairs if len(p) == 2}
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_redis_is_the_cluster_core_expects(
+    tree: Path, rendered: dict[str, list[dict[str, Any]]], env: str
+) -> None:
+    values = _redis_values(tree, env)
+    # The report: 3 masters + 3 replicas.
+    assert (values["cluster"]["nodes"], values["cluster"]["replicas"]) == (6, 1)
+    # services/session_core/cache.py: every key has a TTL; eviction must be a miss.
+    settings = _redis_settings(values["redis"]["configmap"])
+    assert settings["maxmemory-policy"] == "volatile-lru"
+    # The password the chart reads is the Secret this repository's part makes.
+    kustomize = Path(os.environ["KUSTOMIZE"]).absolute()
+    ours = render.build(tree / "infrastructure/redis/cluster", kustomize)
+    made = {o["spec"]["target"]["name"] for o in ours if o["kind"] == "ExternalSecret"}
+    assert values["existingSecret"] in made
+    # And core talks to it as a cluster.
+    core = _container(rendered[f"apps/session-core/overlays/{env}"], "session-core")
+    assert load_config(CoreConfig, core.env, prefix="SYNCBRIDGE_CORE_").redis_cluster is True
+
+
+def test_redis_settings_are_read_line_by_line() -> None:
+    assert _redis_settings("# c\nmaxmemory 768mb\n\nmaxmemory-policy  noeviction\n") == {
+        "maxmemory": "768mb",
+        "maxmemory-policy": "noeviction",
+    }
