@@ -1,9 +1,7 @@
 """Where a token travels: the Authorization header, or the WebSocket subprotocol list."""
 
 from libs.auth.errors import AuthError, AuthErrorCode
-
-APP_SUBPROTOCOL = "syncbridge.v1"
-BEARER_SUBPROTOCOL_PREFIX = "bearer."
+from libs.protocol.subprotocol import APP_SUBPROTOCOL, BEARER_SUBPROTOCOL_PREFIX
 
 
 def bearer_from_header(value: str | None) -> str:

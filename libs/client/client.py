@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from types import TracebackType
 from typing import Any
 
@@ -33,22 +34,19 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from libs.client.backoff import Backoff
 from libs.merge_patch.merge_patch import apply_merge_patch
+from libs.protocol.codes import FATAL_CLOSE_CODES, ClientCloseCode, CloseCode, ErrorCode
+from libs.protocol.subprotocol import APP_SUBPROTOCOL, BEARER_SUBPROTOCOL_PREFIX
 
 log = logging.getLogger(__name__)
 
 TokenSource = str | Callable[[], Awaitable[str]]
 ChangeCallback = Callable[[dict[str, Any]], None]
 
-APP_SUBPROTOCOL = "syncbridge.v1"
-# The server said: do not come back on your own (left, forbidden, unauthorized).
-FATAL_CLOSE_CODES = frozenset({1000, 4010, 4401, 4403})
 # Worth retrying later with the same op_id: nothing is known to have happened.
-TRANSIENT_ERRORS = frozenset({"unavailable", "internal", "rate_limited"})
+TRANSIENT_ERRORS = frozenset({ErrorCode.UNAVAILABLE, ErrorCode.INTERNAL, ErrorCode.RATE_LIMITED})
 # An open or resume refused with one of these is tried again on a new connection;
 # any other refusal (session_not_found, unauthorized, forbidden, ...) ends the client.
-TRANSIENT_REFUSALS = TRANSIENT_ERRORS | {"draining"}
-# What _connect_once returns after a transient refusal: WebSocket's "try again later".
-TRY_AGAIN_LATER = 1013
+TRANSIENT_REFUSALS = TRANSIENT_ERRORS | {ErrorCode.DRAINING}
 
 
 def _merge(state: dict[str, Any], patch: Any) -> dict[str, Any]:
@@ -284,7 +282,7 @@ class SyncClient:
                 self._fatal = ClientClosed(f"server closed the connection with {code}")
                 self._fail_all(self._fatal)
                 return
-            if code in (4001, 401):
+            if code in (CloseCode.TOKEN_EXPIRED, HTTPStatus.UNAUTHORIZED):
                 self._token = None  # expired: ask the source for a new one
             self._url_index += 1  # with several replicas' URLs, spread reconnects over them
             await asyncio.sleep(self._backoff.next_delay())
@@ -297,7 +295,7 @@ class SyncClient:
             headers: dict[str, str] = {}
             subprotocols = [APP_SUBPROTOCOL]
             if self._token_in_subprotocol:
-                subprotocols.append(f"bearer.{token}")
+                subprotocols.append(BEARER_SUBPROTOCOL_PREFIX + token)
             else:
                 headers["Authorization"] = f"Bearer {token}"
             async with connect(
@@ -335,11 +333,11 @@ class SyncClient:
                 # replica draining): nothing is lost, try again after the backoff.
                 log.info("open/resume refused, retrying", extra={"code": refused.code})
                 self.stats.transient_refusals.append(refused.code)
-                return TRY_AGAIN_LATER
+                return ClientCloseCode.TRY_AGAIN_LATER
             # open or resume refused for good (session_not_found, auth): retrying cannot help.
             self._fatal = refused
             self._fail_all(refused)
-            return 1000
+            return CloseCode.NORMAL
         except (OSError, InvalidHandshake, TimeoutError) as error:
             # No connection was made (refused, timed out): nothing was closed.
             log.info("connect failed", extra={"error": repr(error)})
@@ -493,7 +491,7 @@ class SyncClient:
             log.warning("gap in the change stream: reconnecting to resume")
             ws = self._ws
             if ws is not None:
-                asyncio.get_running_loop().create_task(ws.close(4000, "gap"))
+                asyncio.get_running_loop().create_task(ws.close(ClientCloseCode.GAP, "gap"))
             return
         self.version = version
         if message["type"] == "handoff":

@@ -20,10 +20,10 @@ from sanic.response import json as json_response
 from sanic.server.async_server import AsyncioServer
 from sanic.server.protocols.websocket_protocol import WebSocketProtocol
 
-from libs.auth.headers import APP_SUBPROTOCOL
 from libs.metrics.exposition import render
+from libs.protocol.codes import CloseCode, ErrorCode
+from libs.protocol.subprotocol import APP_SUBPROTOCOL
 from services.ws_edge import http_api, openapi
-from services.ws_edge.codes import CloseCode, ErrorCode
 from services.ws_edge.config import EdgeConfig
 from services.ws_edge.connection import Connection
 from services.ws_edge.replica import Replica

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from services.ws_edge.codes import CLOSE_MEANINGS, ERROR_MEANINGS, CloseCode, ErrorCode
+from libs.protocol.codes import CLOSE_MEANINGS, ERROR_MEANINGS, CloseCode, ErrorCode
 
 README = (Path(__file__).parent / "README.md").read_text()
 

@@ -22,8 +22,8 @@ from websockets.exceptions import ConnectionClosed
 from libs.auth.claims import Claims
 from libs.auth.errors import AuthError
 from libs.log.context import bind
+from libs.protocol.codes import CloseCode, ErrorCode
 from services.ws_edge import convert, protocol
-from services.ws_edge.codes import CloseCode, ErrorCode
 from services.ws_edge.core_client import CoreError
 from services.ws_edge.delivery import Delivery
 from services.ws_edge.outbound import Frame, Outbound

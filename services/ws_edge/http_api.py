@@ -20,8 +20,8 @@ from sanic.response import json as json_response
 
 from libs.auth.errors import AuthError
 from libs.auth.headers import bearer_from_header
+from libs.protocol.codes import ErrorCode
 from services.ws_edge import convert
-from services.ws_edge.codes import ErrorCode
 from services.ws_edge.connection import error_code_for
 from services.ws_edge.core_client import CoreError
 from services.ws_edge.protocol import MAX_ID_LENGTH, Fields, ProtocolError

@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from libs.metrics.buckets import LATENCY_BUCKETS
 from libs.metrics.rpc import RpcMetrics, rpc_metrics
-from services.ws_edge.codes import ErrorCode
+from libs.protocol.codes import ErrorCode
 
 
 class EdgeMetrics:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.ws_edge.codes import ErrorCode
+from libs.protocol.codes import ErrorCode
 
 Schema = dict[str, Any]
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from libs.auth import testing
 from libs.config.settings import load_config
+from libs.protocol.codes import ErrorCode
 from services.ws_edge import openapi
 from services.ws_edge.app import build_app
-from services.ws_edge.codes import ErrorCode
 from services.ws_edge.config import EdgeConfig
 from services.ws_edge.replica import Replica
 

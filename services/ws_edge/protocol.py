@@ -5,7 +5,7 @@ anything but `ProtocolError`, whose `code` is the stable code the client
 gets in an `error` message. Every request may carry a client-chosen `ref`,
 echoed in the answer to it (snapshot, ack or error). Unknown extra fields are
 ignored so that older edges accept newer clients. The JSON Schemas in
-`schema/` describe the same messages; schema_test.py checks both agree.
+`libs/protocol/schema/` describe the same messages; schema_test.py checks both agree.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from services.ws_edge.codes import ErrorCode
+from libs.protocol.codes import ErrorCode
 
 MAX_ID_LENGTH = 128
 MAX_REF_LENGTH = 64

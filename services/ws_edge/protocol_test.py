@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from libs.protocol.codes import ErrorCode
 from services.ws_edge import protocol
-from services.ws_edge.codes import ErrorCode
 
 
 def parse_error(frame: str | bytes) -> protocol.ProtocolError:

@@ -15,7 +15,7 @@ from libs.auth.config import JwtConfig
 from libs.auth.verifier import JwtVerifier
 from libs.health.state import HealthState
 from libs.metrics.registry import new_registry
-from services.ws_edge.codes import CloseCode
+from libs.protocol.codes import CloseCode
 from services.ws_edge.config import EdgeConfig
 from services.ws_edge.core_client import CoreClient
 from services.ws_edge.drain import plan_batches

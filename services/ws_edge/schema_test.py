@@ -1,4 +1,4 @@
-"""The documented protocol (schema/*.json) and the code agree.
+"""The documented protocol (libs/protocol/schema/*.json) and the code agree.
 
 Every schema's examples validate; client examples parse, and lose a required
 field → the parser and the schema both refuse; what the server builds
@@ -8,28 +8,21 @@ validates against the server schemas.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from libs.protocol.codes import ErrorCode
+from libs.protocol.schemas import load, names
 from services.ws_edge import convert, protocol
-from services.ws_edge.codes import ErrorCode
 from services.ws_edge.jsonschema_subset import errors
 from syncbridge.session.v1 import session_pb2
 
-SCHEMA_DIR = Path(__file__).parent / "schema"
-
-
-def load(direction: str, name: str) -> dict[str, Any]:
-    schema: dict[str, Any] = json.loads((SCHEMA_DIR / direction / f"{name}.json").read_text())
-    return schema
-
 
 def test_one_schema_per_message() -> None:
-    assert {p.stem for p in (SCHEMA_DIR / "client").glob("*.json")} == set(protocol.CLIENT_TYPES)
-    assert {p.stem for p in (SCHEMA_DIR / "server").glob("*.json")} == set(protocol.SERVER_TYPES)
+    assert names("client") == set(protocol.CLIENT_TYPES)
+    assert names("server") == set(protocol.SERVER_TYPES)
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from libs.auth.claims import Claims
 from libs.auth.errors import AuthError, AuthErrorCode
 from libs.auth.headers import bearer_from_header, token_from_subprotocols
 from libs.auth.verifier import JwtVerifier
-from services.ws_edge.codes import ErrorCode
+from libs.protocol.codes import ErrorCode
 
 
 @dataclass(frozen=True, slots=True)

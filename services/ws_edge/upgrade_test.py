@@ -10,7 +10,7 @@ from libs.auth import testing
 from libs.auth.config import JwtConfig
 from libs.auth.errors import AuthError, AuthErrorCode
 from libs.auth.verifier import JwtVerifier
-from services.ws_edge.codes import ErrorCode
+from libs.protocol.codes import ErrorCode
 from services.ws_edge.upgrade import Accepted, Refusal, authorize, find_token, origin_refusal
 
 KEY = testing.rsa_key()

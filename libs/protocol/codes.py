@@ -1,7 +1,8 @@
 """Stable error codes and WebSocket close codes of the client protocol.
 
 Clients and dashboards match on these values: never change or reuse one.
-README.md has the same tables for humans; codes_test.py keeps them in step.
+services/ws_edge/README.md has the same tables for humans; its codes_test.py
+keeps them in step.
 """
 
 from __future__ import annotations
@@ -99,3 +100,14 @@ CLOSE_MEANINGS: dict[CloseCode, str] = {
 FATAL_CLOSE_CODES = frozenset(
     {CloseCode.NORMAL, CloseCode.REPLACED, CloseCode.FORBIDDEN, CloseCode.UNAUTHORIZED}
 )
+
+
+class ClientCloseCode(IntEnum):
+    """Codes the client itself uses: never sent by the edge, so not in CLOSE_MEANINGS."""
+
+    # The client closes its own connection when the ordered stream shows a hole,
+    # then resumes: the server promises no silent gap, so a hole means start over.
+    GAP = 4000
+    # RFC 6455's "try again later": what the client records for an open/resume
+    # refused with a transient code (draining, unavailable), before it backs off.
+    TRY_AGAIN_LATER = 1013
