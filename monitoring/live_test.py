@@ -34,10 +34,12 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from libs.auth import testing
+from libs.bus import messages
+from libs.bus.amqp import declare_exchange
+from libs.bus.topology import routing_key
 from libs.client.client import SyncClient
 from libs.testing.ports import free_port
 from monitoring import dashboards, live, promql, rules
-from services.session_core import events
 from tools.servers import servers as _servers
 
 if TYPE_CHECKING:  # imported at run time by pytest as the plugin below
@@ -500,12 +502,10 @@ async def poison(amqp_url: str, user: str) -> None:
     connection = await aio_pika.connect(amqp_url)
     async with connection:
         channel = await connection.channel()
-        exchange = await channel.declare_exchange(
-            events.EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
-        )
+        exchange = await declare_exchange(channel)
         await exchange.publish(
-            aio_pika.Message(b"\xff not a change", type="syncbridge.session.v1.Change"),
-            routing_key=events.routing_key(user),
+            aio_pika.Message(b"\xff not a change", type=messages.CHANGE_TYPE),
+            routing_key=routing_key(user),
         )
 
 

@@ -1,7 +1,8 @@
-"""Wire forms of core's records: protobuf messages and RabbitMQ routing.
+"""Wire forms of core's records: protobuf messages.
 
 One change is one `syncbridge.session.v1.Change`, the same bytes in the gRPC
-answers, the Redis change log and the RabbitMQ event body.
+answers, the Redis change log and the RabbitMQ event body (libs/bus: where it
+is published, and how the edges read it back).
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ import json
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from libs.bus.messages import encode_change
 from services.session_core.records import ChangeRecord, SessionRecord
 from syncbridge.session.v1 import session_pb2
-
-EXCHANGE = "syncbridge.changes"
 
 _KIND = {
     "created": session_pb2.CHANGE_KIND_CREATED,
@@ -30,15 +30,6 @@ _OUTCOME = {
     "applied": session_pb2.UPDATE_OUTCOME_APPLIED,
     "rebased": session_pb2.UPDATE_OUTCOME_REBASED,
 }
-
-
-def routing_key(user_id: str) -> str:
-    """Topic routing key: edges bind one key per connected user.
-
-    User ids are opaque; dots and wildcards would split or match topic words,
-    so they are hex-encoded.
-    """
-    return "user." + user_id.encode().hex()
 
 
 def timestamp(value: dt.datetime) -> Timestamp:
@@ -68,13 +59,8 @@ def change_message(change: ChangeRecord) -> session_pb2.Change:
 
 
 def encode(change: ChangeRecord) -> bytes:
-    payload: bytes = change_message(change).SerializeToString()
-    return payload
-
-
-def decode(payload: bytes) -> session_pb2.Change:
-    change: session_pb2.Change = session_pb2.Change.FromString(payload)
-    return change
+    """The outbox payload of `change`: the bus's change message."""
+    return encode_change(change_message(change))
 
 
 def session_message(

@@ -20,8 +20,10 @@ import asyncpg
 import grpc
 import pytest
 
+from libs.bus.amqp import declare_exchange
+from libs.bus.messages import decode_change
+from libs.bus.topology import routing_key
 from libs.testing.ports import free_port
-from services.session_core import events
 from services.session_core.harness import (
     as_user,
     core_config,
@@ -46,11 +48,9 @@ async def durable_queue(amqp_url: str, user: str) -> tuple[Any, Any]:
     """A durable queue bound to `user`'s events: it outlives broker restarts."""
     connection = await aio_pika.connect(amqp_url)
     channel = await connection.channel()
-    exchange = await channel.declare_exchange(
-        events.EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
-    )
+    exchange = await declare_exchange(channel)
     queue = await channel.declare_queue("fault-test", durable=True)
-    await queue.bind(exchange, routing_key=events.routing_key(user))
+    await queue.bind(exchange, routing_key=routing_key(user))
     return connection, queue
 
 
@@ -73,7 +73,7 @@ async def drain_versions(amqp_url: str, want: set[int], within: float = 30) -> s
                         await asyncio.sleep(0.1)
                         continue
                     await message.ack()
-                    seen.add(events.decode(message.body).version)
+                    seen.add(decode_change(message.body).version)
     return seen
 
 

@@ -15,7 +15,8 @@ from collections.abc import Callable
 import aio_pika
 import asyncpg
 
-from services.session_core import events
+from libs.bus import messages
+from libs.bus.amqp import declare_exchange
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +74,7 @@ class OutboxRelay:
             amqp = await aio_pika.connect(self._amqp_url, timeout=10)
             try:
                 channel = await amqp.channel(publisher_confirms=True)
-                exchange = await channel.declare_exchange(
-                    events.EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
-                )
+                exchange = await declare_exchange(channel)
                 while not stop.is_set():
                     self._wake.clear()
                     if await self._drain(conn, exchange) < self._batch:
@@ -106,8 +105,8 @@ class OutboxRelay:
                             bytes(row["payload"]),
                             message_id=str(row["event_id"]),
                             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                            content_type="application/x-protobuf",
-                            type="syncbridge.session.v1.Change",
+                            content_type=messages.CHANGE_CONTENT_TYPE,
+                            type=messages.CHANGE_TYPE,
                         ),
                         routing_key=row["routing_key"],
                         # No queue bound for the key: none of the user's

@@ -17,7 +17,9 @@ import pytest_asyncio
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from redis import asyncio as aioredis
 
-from services.session_core import events
+from libs.bus.amqp import declare_exchange
+from libs.bus.messages import decode_change
+from libs.bus.topology import routing_key
 from services.session_core.harness import (
     as_user,
     core_config,
@@ -336,11 +338,9 @@ async def test_redis_flushed_mid_run_loses_nothing(stub: Any, redis_url: str) ->
 async def test_events_reach_rabbitmq_in_order(core: Running, stub: Any, amqp_url: str) -> None:
     connection = await aio_pika.connect(amqp_url)
     channel = await connection.channel()
-    exchange = await channel.declare_exchange(
-        events.EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
-    )
+    exchange = await declare_exchange(channel)
     queue = await channel.declare_queue(exclusive=True)
-    await queue.bind(exchange, routing_key=events.routing_key("alice"))
+    await queue.bind(exchange, routing_key=routing_key("alice"))
     session = await open_session(stub, "alice")
     for n in range(5):
         await update(stub, "alice", session, {"n": n}, base=1 + n)
@@ -349,7 +349,7 @@ async def test_events_reach_rabbitmq_in_order(core: Running, stub: Any, amqp_url
         async with queue.iterator() as messages:
             async for message in messages:
                 await message.ack()
-                change = events.decode(message.body)
+                change = decode_change(message.body)
                 assert change.session_id == session.session_id
                 seen.append(change.version)
                 if change.version == 6:

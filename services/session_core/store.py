@@ -22,6 +22,7 @@ from typing import Any, cast
 import asyncpg
 
 from libs.batching.group_commit import RETRY, Retry
+from libs.bus.topology import routing_key
 from libs.merge_patch import merge_patch
 from services.session_core import events, rebase
 from services.session_core.records import (
@@ -540,7 +541,7 @@ class Store:
             [c.lease_fence for c in changes],
             [OUTCOMES.index(c.outcome) for c in changes],
             [c.committed_at for c in changes],
-            [events.routing_key(c.user_id) for c in changes],
+            [routing_key(c.user_id) for c in changes],
             [events.encode(c) for c in changes],
         )
 
@@ -596,7 +597,7 @@ class Store:
             await conn.execute(
                 "INSERT INTO outbox (event_id, routing_key, payload) VALUES ($1, $2, $3)",
                 uuid.UUID(change.event_id),
-                events.routing_key(user_id),
+                routing_key(user_id),
                 events.encode(change),
             )
             await conn.execute("SELECT pg_notify('syncbridge_outbox', '')")
@@ -742,7 +743,7 @@ class Store:
             change.op_id,
             change.device_id,
             OUTCOMES.index(change.outcome),
-            events.routing_key(session.user_id),
+            routing_key(session.user_id),
             events.encode(change),
         )
         return written

@@ -26,8 +26,8 @@ import pytest_asyncio
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from libs.auth import testing
+from libs.bus import topology
 from libs.client.client import SyncClient
-from services.session_core import events
 from services.session_core.harness import as_user, core_config, running_core, stub_for
 from services.ws_edge import app
 from services.ws_edge.edge_testing import (
@@ -289,9 +289,9 @@ async def test_replica_queue_is_bound_for_connected_users_only(
             port=server_config.rabbitmq_management_port,
         )
         assert status == 200, body
-        return {b["routing_key"] for b in json.loads(body) if b["source"] == events.EXCHANGE}
+        return {b["routing_key"] for b in json.loads(body) if b["source"] == topology.EXCHANGE}
 
-    alice = events.routing_key("alice")
+    alice = topology.routing_key("alice")
     phone, laptop = await raw(stack), await raw(stack)
     await hello(phone, "phone")
     assert await bound_keys() == {alice}  # bound before the welcome: nothing is missed

@@ -10,14 +10,14 @@ backfill (delivery.py), and `on_reconnect` asks them to check with core.
 
 Presence is not a change (it has no version): edges publish it to the same
 exchange and key, typed `syncbridge.edge.presence.v1`, so every replica
-serving the user tells its devices.
+serving the user tells its devices. Exchange, keys and both message kinds are
+the bus contract in libs/bus, shared with core's relay.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -25,14 +25,13 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 
-from services.session_core import events
+from libs.bus import messages
+from libs.bus.amqp import declare_exchange
+from libs.bus.topology import routing_key, user_of
 from services.ws_edge.bindings import Action, BindingCounts
 from syncbridge.session.v1 import session_pb2
 
 log = logging.getLogger(__name__)
-
-CHANGE_TYPE = "syncbridge.session.v1.Change"
-PRESENCE_TYPE = "syncbridge.edge.presence.v1"
 
 
 class Fanout:
@@ -71,9 +70,7 @@ class Fanout:
         channel = await self._connection.channel()
         await channel.set_qos(prefetch_count=self._prefetch)
         # Same declaration as core's relay, so whichever starts first creates it.
-        self._exchange = await channel.declare_exchange(
-            events.EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
-        )
+        self._exchange = await declare_exchange(channel)
         self._queue = await channel.declare_queue(
             self.queue_name,
             exclusive=True,
@@ -118,7 +115,7 @@ class Fanout:
         async with self._locked(user):
             if self._counts.acquire(user) is Action.BIND:
                 try:
-                    await self._queue.bind(self._exchange, routing_key=events.routing_key(user))
+                    await self._queue.bind(self._exchange, routing_key=routing_key(user))
                 except BaseException:
                     self._counts.release(user)
                     raise
@@ -128,7 +125,7 @@ class Fanout:
         async with self._locked(user):
             if self._counts.release(user) is Action.UNBIND:
                 try:
-                    await self._queue.unbind(self._exchange, routing_key=events.routing_key(user))
+                    await self._queue.unbind(self._exchange, routing_key=routing_key(user))
                 except Exception as error:  # a broken channel unbinds by itself on restore
                     log.warning("unbind failed", extra={"error": repr(error)})
 
@@ -138,35 +135,32 @@ class Fanout:
     async def publish_presence(
         self, user: str, session_id: str, devices: list[dict[str, Any]]
     ) -> None:
-        body = json.dumps({"user_id": user, "session_id": session_id, "devices": devices})
+        presence = messages.Presence(
+            user,
+            session_id,
+            tuple(messages.DeviceOnline(d["device_id"], d["online"]) for d in devices),
+        )
         await self._exchange.publish(
-            aio_pika.Message(body.encode(), content_type="application/json", type=PRESENCE_TYPE),
-            routing_key=events.routing_key(user),
+            aio_pika.Message(
+                messages.encode_presence(presence),
+                content_type=messages.PRESENCE_CONTENT_TYPE,
+                type=messages.PRESENCE_TYPE,
+            ),
+            routing_key=routing_key(user),
         )
 
     async def _consume(self, message: AbstractIncomingMessage) -> None:
         self.received += 1
         try:
-            if message.type == PRESENCE_TYPE:
-                data = json.loads(message.body)
-                self._on_presence(data["user_id"], data["session_id"], data["devices"])
+            if message.type == messages.PRESENCE_TYPE:
+                presence = messages.decode_presence(message.body)
+                self._on_presence(presence.user_id, presence.session_id, presence.devices_json())
             else:
-                self._on_change(events.decode(message.body))
+                self._on_change(messages.decode_change(message.body))
         except Exception:
             # A poison message must not stall the queue; core's log still has the change,
             # and the devices it was for check with core now rather than at their next one.
             log.exception("undeliverable event dropped", extra={"type": message.type})
-            if message.type != PRESENCE_TYPE:
+            if message.type != messages.PRESENCE_TYPE:
                 self._on_lost(user_of(message.routing_key or ""))
         await message.ack()
-
-
-def user_of(key: str) -> str | None:
-    """The user a routing key names (events.routing_key's inverse); None if it names none."""
-    prefix, _, encoded = key.partition(".")
-    if prefix != "user":
-        return None
-    try:
-        return bytes.fromhex(encoded).decode()
-    except ValueError:
-        return None

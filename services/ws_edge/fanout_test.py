@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from services.ws_edge.fanout import Fanout, user_of
+from libs.bus.messages import CHANGE_TYPE
+from services.ws_edge.fanout import Fanout
 
 pytestmark = pytest.mark.asyncio
 
@@ -74,7 +75,7 @@ class Message:
     def __init__(self, body: bytes, routing_key: str) -> None:
         self.body = body
         self.routing_key = routing_key
-        self.type = "syncbridge.session.v1.Change"
+        self.type = CHANGE_TYPE
         self.acked = False
 
     async def ack(self) -> None:
@@ -90,9 +91,3 @@ async def test_a_dropped_poison_message_resyncs_its_user() -> None:
     assert lost == ["alice"]
     await bus._consume(Message(b"\xff", "weird"))  # type: ignore[arg-type]
     assert lost == ["alice", None]
-
-
-def test_user_of_inverts_routing_key() -> None:
-    assert user_of("user." + b"bob.*#".hex()) == "bob.*#"
-    assert user_of("user.zz") is None
-    assert user_of("presence") is None
