@@ -38,9 +38,9 @@ import asyncpg
 import grpc
 from prometheus_client import CollectorRegistry
 
+from libs.core_client.client import CoreClient
 from libs.metrics.rpc import rpc_metrics
 from services.session_core.harness import wait_serving
-from services.ws_edge.core_client import CoreClient
 from syncbridge.session.v1 import session_pb2, session_pb2_grpc
 from tools.servers import servers
 

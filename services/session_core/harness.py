@@ -1,4 +1,8 @@
-"""Starts and reaches a real session-core: for tests, the benchmark and the edge's tests."""
+"""Starts and reaches a real session-core: for tests, the benchmark and the edge's tests.
+
+The one door other packages' tests use into core (testonly, so no image can
+ship it): they import `Running` and the helpers from here, never core's modules.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from libs.config.settings import load_config
 from services.session_core import server
 from services.session_core.config import CoreConfig
+from services.session_core.server import Running as Running
 from syncbridge.session.v1 import session_pb2_grpc
 
 
@@ -45,7 +50,7 @@ def refused_port() -> Iterator[int]:
 
 
 @contextlib.asynccontextmanager
-async def running_core(config: CoreConfig) -> AsyncIterator[server.Running]:
+async def running_core(config: CoreConfig) -> AsyncIterator[Running]:
     """A started core; shut down (gracefully) on exit."""
     running = await server.start(config)
     try:

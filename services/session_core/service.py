@@ -21,7 +21,8 @@ from prometheus_client import CollectorRegistry, Counter
 
 from libs.log.context import bind
 from libs.metrics.rpc import rpc_metrics
-from services.session_core import events, resume
+from libs.ordering import resume
+from services.session_core import events
 from services.session_core.cache import Cache
 from services.session_core.records import Conflict, InvalidArgument, StoreError, UpdateRequest
 from services.session_core.store import Store, Written

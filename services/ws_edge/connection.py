@@ -21,10 +21,10 @@ from websockets.exceptions import ConnectionClosed
 
 from libs.auth.claims import Claims
 from libs.auth.errors import AuthError
+from libs.core_client.client import CoreError
 from libs.log.context import bind
 from libs.protocol.codes import CloseCode, ErrorCode
 from services.ws_edge import convert, protocol
-from services.ws_edge.core_client import CoreError
 from services.ws_edge.delivery import Delivery
 from services.ws_edge.outbound import Frame, Outbound
 from services.ws_edge.ratelimit import MessageLimiter, Verdict
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# core's stable codes as protocol error codes (core_client.CoreError.code).
+# core's stable codes as protocol error codes (libs/core_client CoreError.code).
 _CORE_CODES = {
     "session_not_found": ErrorCode.SESSION_NOT_FOUND,
     "conflict": ErrorCode.CONFLICT,

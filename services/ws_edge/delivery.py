@@ -1,7 +1,7 @@
 """One device's stream of one session: every change once, in version order, never a silent gap.
 
 Changes reach a replica from RabbitMQ at least once and, after a reconnect or
-a queue overflow, possibly with holes. `Delivery` reuses core's `Sequencer`:
+a queue overflow, possibly with holes. `Delivery` runs libs/ordering's `Sequencer`:
 a duplicate is dropped; a hole is backfilled from core (ChangesSince) before
 anything after it is sent; a newer epoch, or a hole core can no longer fill,
 becomes a snapshot flagged `recovered: false`. While the device's starting
@@ -17,8 +17,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from services.session_core.resume import Deliver, Duplicate, Sequencer
-from services.ws_edge.core_client import CoreError
+from libs.core_client.client import CoreError
+from libs.ordering.resume import Deliver, Duplicate, Sequencer
 from syncbridge.session.v1 import session_pb2
 
 log = logging.getLogger(__name__)

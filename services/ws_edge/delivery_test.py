@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from services.ws_edge.core_client import CoreError
+from libs.core_client.client import CoreError
 from services.ws_edge.delivery import Delivery
 from syncbridge.session.v1 import session_pb2
 

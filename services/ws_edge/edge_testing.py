@@ -14,8 +14,8 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from libs.auth import testing
 from libs.config.settings import load_config
+from services.session_core.harness import Running as Core
 from services.session_core.harness import core_config, running_core
-from services.session_core.server import Running as Core
 from services.ws_edge import app
 from services.ws_edge.config import EdgeConfig
 

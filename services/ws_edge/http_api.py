@@ -20,10 +20,10 @@ from sanic.response import json as json_response
 
 from libs.auth.errors import AuthError
 from libs.auth.headers import bearer_from_header
+from libs.core_client.client import CoreError
 from libs.protocol.codes import ErrorCode
 from services.ws_edge import convert
 from services.ws_edge.connection import error_code_for
-from services.ws_edge.core_client import CoreError
 from services.ws_edge.protocol import MAX_ID_LENGTH, Fields, ProtocolError
 
 if TYPE_CHECKING:

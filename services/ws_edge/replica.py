@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from libs.auth.config import JwtConfig
 from libs.auth.verifier import JwtVerifier
+from libs.core_client.client import CoreClient
 from libs.health.state import HealthState
 from libs.metrics.registry import new_registry
 from libs.protocol.codes import CloseCode
 from services.ws_edge.config import EdgeConfig
-from services.ws_edge.core_client import CoreClient
 from services.ws_edge.drain import plan_batches
 from services.ws_edge.fanout import Fanout
 from services.ws_edge.hub import Hub

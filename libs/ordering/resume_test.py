@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.session_core.resume import (
+from libs.ordering.resume import (
     Deliver,
     Duplicate,
     Gap,

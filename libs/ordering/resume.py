@@ -5,11 +5,13 @@ epoch, and the epoch changes only when the change history is reset. A device
 that knows (epoch, version) either gets every change after it, in order, or
 a full snapshot flagged `recovered: false`: never a silent gap. Two halves:
 
-- `plan_resume` (server side, for ChangesSince / a device's resume) chooses
+- `plan_resume` (core's side, for ChangesSince / a device's resume) chooses
   between a replay and a snapshot;
-- `Sequencer` (consumer side, reused by the edge for each session it fans
-  out) puts an unordered, duplicating stream of changes back in order and
-  says when to backfill.
+- `Sequencer` (the edge's side, for each session it fans out) puts an
+  unordered, duplicating stream of changes back in order and says when to
+  backfill.
+
+Both services apply the same rule, so it lives here rather than in either.
 
 Pure: no I/O; callers fetch and send.
 """

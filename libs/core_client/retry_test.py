@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.ws_edge import retry
+from libs.core_client import retry
 
 
 @pytest.mark.parametrize(

@@ -11,10 +11,9 @@ import pytest
 import pytest_asyncio
 from prometheus_client import CollectorRegistry
 
+from libs.core_client.client import CoreClient, CoreError, _Update, chunks
 from libs.metrics.rpc import rpc_metrics
-from services.session_core.harness import core_config, running_core
-from services.session_core.server import Running
-from services.ws_edge.core_client import CoreClient, CoreError, _Update, chunks
+from services.session_core.harness import Running, core_config, running_core
 from syncbridge.session.v1 import session_pb2
 
 pytest_plugins = ("libs.testing.fixtures",)

@@ -24,8 +24,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from libs.batching.group_commit import GroupCommit, Retry
+from libs.core_client import retry
 from libs.metrics.rpc import RpcMetrics
-from services.ws_edge import retry
 from syncbridge.session.v1 import session_pb2, session_pb2_grpc
 
 USER_METADATA = "x-syncbridge-user"
