@@ -9,7 +9,7 @@ load("//tools/bazel:image.bzl", "py_image_layer")
 load("//tools/bazel:image_labels.bzl", "image_labels")
 load("//tools/bazel:oci.bzl", "oci_image", "oci_load", "oci_push")
 
-def py_service_image(name, binary, module, repository, title, description, exposed_ports, env = {}):
+def py_service_image(name, binary, module, repository, title, description, exposed_ports, env = {}, visibility = None):
     """The distroless image running `python3.11 -m <module>` as uid 65532.
 
     Args:
@@ -21,6 +21,7 @@ def py_service_image(name, binary, module, repository, title, description, expos
       description: OCI description label.
       exposed_ports: e.g. ["8080/tcp"].
       env: extra environment (bind addresses: a container listens on all interfaces).
+      visibility: of the image, its load and push targets (the layers stay private).
     """
     py_image_layer(
         name = name + "_layers",
@@ -39,15 +40,18 @@ def py_service_image(name, binary, module, repository, title, description, expos
         labels = image_labels(description = description, title = title),
         tars = [":" + name + "_layers"],
         user = "65532:65532",
+        visibility = visibility,
         workdir = "/app",
     )
     oci_load(
         name = name + "_load",
         image = ":" + name,
         repo_tags = [repository + ":latest"],
+        visibility = visibility,
     )
     oci_push(
         name = name + "_push",
         image = ":" + name,
         remote_tags = ["latest"],
+        visibility = visibility,
     )
