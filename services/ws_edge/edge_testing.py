@@ -1,22 +1,33 @@
-"""Test helpers: a real core plus in-process edges, raw sockets, a tiny HTTP client."""
+"""Test helpers: a real core plus in-process edges, raw sockets, a tiny HTTP client.
+
+What the edge sends is checked against the documented shapes on the way in:
+`expect` validates every WebSocket message against libs/protocol's schema of its
+type, and `api` every /v1/sessions response against the OpenAPI document.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 from websockets.asyncio.client import ClientConnection, connect
 
 from libs.auth import testing
 from libs.config.settings import load_config
+from libs.protocol.validation import server_message_errors
 from services.session_core.harness import Running as Core
 from services.session_core.harness import core_config, running_core
-from services.ws_edge import app
+from services.ws_edge import app, openapi
 from services.ws_edge.config import EdgeConfig
 
 
@@ -99,6 +110,7 @@ async def expect(ws: ClientConnection, kind: str, within: float = 5.0) -> dict[s
     async with asyncio.timeout(within):
         while True:
             message: dict[str, Any] = json.loads(await ws.recv())
+            assert server_message_errors(message) == [], message
             if message["type"] == kind:
                 return message
 
@@ -156,3 +168,59 @@ async def wait_until(predicate: Any, within: float = 5.0, step: float = 0.05) ->
         if loop.time() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(step)
+
+
+OPENAPI_URI = "urn:syncbridge:openapi"
+
+
+@functools.cache
+def _openapi() -> tuple[dict[str, Any], Registry[Any]]:
+    document = openapi.document()
+    resource = Resource.from_contents(document, default_specification=DRAFT202012)
+    return document, Registry().with_resource(OPENAPI_URI, resource)
+
+
+def _pointer(*parts: str) -> str:
+    return "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in parts)
+
+
+def openapi_errors(method: str, target: str, status: int, body: Any) -> list[str]:
+    """What is wrong with one response, judged by the OpenAPI document; [] if it matches."""
+    document, registry = _openapi()
+    path = target.partition("?")[0]
+    where = f"{method} {path} {status}"
+    matching = [
+        template
+        for template in document["paths"]
+        if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), path)
+    ]
+    if not matching:
+        return [f"{where}: path not in the OpenAPI document"]
+    template = matching[0]
+    operation = document["paths"][template].get(method.lower())
+    if operation is None:
+        return [f"{where}: method not in the OpenAPI document"]
+    if str(status) not in operation["responses"]:
+        return [f"{where}: status not documented"]
+    media = operation["responses"][str(status)].get("content", {}).get("application/json")
+    if media is None:
+        return [f"{where}: no JSON body documented"]
+    pointer = _pointer("paths", template, method.lower(), "responses", str(status))
+    schema = {"$ref": f"{OPENAPI_URI}#{pointer}/content/application~1json/schema"}
+    validator = Draft202012Validator(
+        schema, registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
+    return [f"{where}: {e.json_path}: {e.message}" for e in validator.iter_errors(body)]
+
+
+async def api(
+    address: tuple[str, int],
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
+    """`http` to the /v1/sessions API; the response must match the OpenAPI document."""
+    status, answer = await http(address, method, path, body, headers)
+    assert openapi_errors(method, path, status, answer) == [], answer
+    return status, answer

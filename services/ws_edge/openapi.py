@@ -1,12 +1,22 @@
-"""The OpenAPI 3.1 document of the HTTP API, served at /v1/openapi.json."""
+"""The OpenAPI 3.1 document of the HTTP API, served at /v1/openapi.json.
+
+Shapes the API shares with the WebSocket protocol (Session, Device) are not
+written here: they come from libs/protocol/schema/shapes/, the files the
+protocol's own schemas refer to, with their cross-file references turned into
+references within this document, so the served document stands alone.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from libs.protocol import schemas
 from libs.protocol.codes import ErrorCode
 
 Schema = dict[str, Any]
+
+# shapes/<file> -> its name under components.schemas
+_SHARED = {"session.json": "Session", "device.json": "Device"}
 
 
 def _ref(name: str) -> Schema:
@@ -17,6 +27,26 @@ def _json(schema: Schema) -> Schema:
     return {"content": {"application/json": {"schema": schema}}}
 
 
+def _local(value: Any) -> Any:
+    """A copy of a shape file's content with its references to sibling files made local."""
+    if isinstance(value, dict):
+        ref = value.get("$ref")
+        if isinstance(ref, str) and ref in _SHARED:
+            return _ref(_SHARED[ref])
+        # $id would rebase the references under it; $schema is the document's own (3.1).
+        return {k: _local(v) for k, v in value.items() if k not in ("$id", "$schema")}
+    if isinstance(value, list):
+        return [_local(item) for item in value]
+    return value
+
+
+def _shared() -> dict[str, Schema]:
+    return {
+        name: _local(schemas.load("shapes", file[: -len(".json")]))
+        for file, name in _SHARED.items()
+    }
+
+
 def _error(description: str) -> Schema:
     return {"description": description, **_json(_ref("Error"))}
 
@@ -25,6 +55,7 @@ _ERRORS = {
     "400": _error("missing_field, invalid_field or malformed_json"),
     "401": _error("unauthorized: no, forged or expired token"),
     "404": _error("session_not_found (also another user's session)"),
+    "500": _error("internal: unexpected server error; retry with the same op_id"),
     "503": _error("unavailable: session-core did not answer; retry with the same op_id"),
 }
 _WRITE_ERRORS = {
@@ -67,40 +98,36 @@ _SCHEMAS: dict[str, Schema] = {
                     "message": {"type": "string"},
                     "details": {"type": "object"},
                 },
+                "additionalProperties": False,
             }
         },
-    },
-    "Device": {
-        "type": "object",
-        "required": ["device_id", "online"],
-        "properties": {"device_id": {"type": "string"}, "online": {"type": "boolean"}},
-    },
-    "Session": {
-        "type": "object",
-        "required": ["session_id", "epoch", "version", "state", "active_device", "devices"],
-        "properties": {
-            "session_id": {"type": "string"},
-            "epoch": {"type": "integer", "minimum": 1},
-            "version": {"type": "integer", "minimum": 1},
-            "state": {"type": "object", "description": "The session state (a JSON object)."},
-            "active_device": {"type": "string"},
-            "lease_fence": {"type": "integer"},
-            "devices": {"type": "array", "items": _ref("Device")},
-            "updated_at": {"type": "string", "format": "date-time"},
-            "expires_at": {"type": "string", "format": "date-time"},
-        },
+        "additionalProperties": False,
     },
     "SessionSummary": {
         "type": "object",
-        "required": ["session_id", "version", "epoch"],
+        "required": [
+            "session_id",
+            "version",
+            "epoch",
+            "active_device",
+            "updated_at",
+            "expires_at",
+        ],
         "properties": {
             "session_id": {"type": "string"},
-            "version": {"type": "integer"},
-            "epoch": {"type": "integer"},
+            "version": {"type": "integer", "minimum": 1},
+            "epoch": {"type": "integer", "minimum": 1},
             "active_device": {"type": "string"},
             "updated_at": {"type": "string", "format": "date-time"},
             "expires_at": {"type": "string", "format": "date-time"},
         },
+        "additionalProperties": False,
+    },
+    "Opened": {
+        "type": "object",
+        "required": ["session", "created"],
+        "properties": {"session": _ref("Session"), "created": {"type": "boolean"}},
+        "additionalProperties": False,
     },
     "CreateSession": {
         "type": "object",
@@ -133,6 +160,7 @@ _SCHEMAS: dict[str, Schema] = {
             "outcome": {"type": "string", "enum": ["applied", "rebased"]},
             "replayed": {"type": "boolean"},
         },
+        "additionalProperties": False,
     },
     "Handoff": {
         "type": "object",
@@ -145,7 +173,15 @@ _SCHEMAS: dict[str, Schema] = {
     },
     "HandoffResult": {
         "type": "object",
-        "required": ["op_id", "session_id", "epoch", "version", "active_device", "replayed"],
+        "required": [
+            "op_id",
+            "session_id",
+            "epoch",
+            "version",
+            "active_device",
+            "lease_fence",
+            "replayed",
+        ],
         "properties": {
             "op_id": {"type": "string"},
             "session_id": {"type": "string"},
@@ -155,6 +191,7 @@ _SCHEMAS: dict[str, Schema] = {
             "lease_fence": {"type": "integer"},
             "replayed": {"type": "boolean"},
         },
+        "additionalProperties": False,
     },
 }
 
@@ -186,6 +223,7 @@ def document() -> Schema:
                             **_json(
                                 {
                                     "type": "object",
+                                    "required": ["sessions", "next_page_token"],
                                     "properties": {
                                         "sessions": {
                                             "type": "array",
@@ -193,6 +231,7 @@ def document() -> Schema:
                                         },
                                         "next_page_token": {"type": "string"},
                                     },
+                                    "additionalProperties": False,
                                 }
                             ),
                         },
@@ -205,19 +244,11 @@ def document() -> Schema:
                     "parameters": [_DEVICE_HEADER],
                     "requestBody": {"required": False, **_json(_ref("CreateSession"))},
                     "responses": {
-                        "201": {
-                            "description": "Created.",
-                            **_json(
-                                {
-                                    "type": "object",
-                                    "properties": {
-                                        "session": _ref("Session"),
-                                        "created": {"type": "boolean"},
-                                    },
-                                }
-                            ),
+                        "201": {"description": "Created.", **_json(_ref("Opened"))},
+                        "200": {
+                            "description": "Attached to an existing session.",
+                            **_json(_ref("Opened")),
                         },
-                        "200": {"description": "Attached to an existing session."},
                         **_ERRORS,
                     },
                 },
@@ -256,11 +287,13 @@ def document() -> Schema:
                             **_json(
                                 {
                                     "type": "object",
+                                    "required": ["session_id", "ended", "version"],
                                     "properties": {
                                         "session_id": {"type": "string"},
                                         "ended": {"type": "boolean"},
                                         "version": {"type": "integer"},
                                     },
+                                    "additionalProperties": False,
                                 }
                             ),
                         },
@@ -286,6 +319,6 @@ def document() -> Schema:
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
             },
-            "schemas": _SCHEMAS,
+            "schemas": {**_SCHEMAS, **_shared()},
         },
     }

@@ -7,8 +7,16 @@ import dataclasses
 import re
 from pathlib import Path
 
+import pytest
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate
+from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
 from libs.auth import testing
 from libs.config.settings import load_config
+from libs.protocol import schemas
 from libs.protocol.codes import ErrorCode
 from services.ws_edge import openapi
 from services.ws_edge.app import build_app
@@ -63,3 +71,32 @@ def test_document_is_structurally_sound() -> None:
             assert "401" in operation["responses"]
     codes = schemas["Error"]["properties"]["error"]["properties"]["code"]["enum"]
     assert codes == [code.value for code in ErrorCode]
+
+
+def test_document_is_valid_openapi_3_1() -> None:
+    validate(openapi.document())
+    broken = openapi.document()
+    broken["paths"]["/v1/sessions"]["get"]["responses"]["200"].pop("description")
+    with pytest.raises(OpenAPIValidationError):
+        validate(broken)
+
+
+def test_shared_shapes_are_the_protocols_files_made_local() -> None:
+    document = openapi.document()
+    components = document["components"]["schemas"]
+    session = schemas.load("shapes", "session")
+    assert components["Session"]["required"] == session["required"]
+    assert components["Session"]["properties"]["devices"]["items"] == {
+        "$ref": "#/components/schemas/Device"
+    }
+    assert "$id" not in components["Session"] and "$id" not in components["Device"]
+    # Every reference resolves within the document, which therefore stands alone.
+    registry = Registry().with_resource(
+        "urn:doc", Resource.from_contents(document, default_specification=DRAFT202012)
+    )
+    validator = Draft202012Validator(
+        {"$ref": "urn:doc#/components/schemas/Opened"}, registry=registry
+    )
+    example = {"session": session["examples"][0], "created": True}
+    assert list(validator.iter_errors(example)) == []
+    assert [e.json_path for e in validator.iter_errors({**example, "created": 1})] == ["$.created"]
