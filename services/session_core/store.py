@@ -3,7 +3,7 @@
 Each write locks its session row, looks up an earlier result of the same
 op_id, applies the rules of rebase.py, then writes the new session row, the
 change-log row and the outbox row in one statement, and commits; callers
-answer only after the commit. Updates come in batches (see batching.py): one
+answer only after the commit. Updates come in batches (see libs/batching/group_commit.py): one
 transaction locks every session of the batch, applies the updates in order
 and writes all their rows with one statement. Round trips, not PostgreSQL,
 bound core's throughput, and a batch pays them once.
