@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from libs.auth.claims import Claims
 from libs.auth.errors import AuthError
 from libs.log.context import bind
+from libs.tasks.owned import OwnedTasks
 from services.ws_edge import convert, protocol
 from services.ws_edge.codes import CloseCode, ErrorCode
 from services.ws_edge.core_client import CoreError
@@ -92,7 +93,7 @@ class Connection:
         self._handling = asyncio.Lock()
         self._refreshed = asyncio.Event()
         self._done = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks = OwnedTasks(log, "connection")
         self._presence_task: asyncio.Task[None] | None = None
         self.close_code: int | None = None
 
@@ -102,10 +103,8 @@ class Connection:
         """Runs until the device or the server ends the connection, then cleans up."""
         with bind(connection_id=self.connection_id, user_id=self.user_id):
             self._outbound.start()
-            self._tasks = [
-                asyncio.create_task(self._read_loop()),
-                asyncio.create_task(self._watch_expiry()),
-            ]
+            self._tasks.spawn(self._read_loop(), name="read")
+            self._tasks.spawn(self._watch_expiry(), name="token-expiry")
             try:
                 await self._done.wait()
             finally:
@@ -113,9 +112,7 @@ class Connection:
 
     async def _cleanup(self) -> None:
         self._outbound.stop()
-        for task in [*self._tasks, self._presence_task]:
-            if task is not None and task is not asyncio.current_task():
-                task.cancel()
+        self._tasks.cancel(keep=asyncio.current_task())
         self._detach_session(presence_leave=not self._replaced)
         if self._admitted:
             self._admitted = False
@@ -317,7 +314,7 @@ class Connection:
             self._replica.hub.remove(self)
             raise
         self._admitted = True
-        self._tasks.append(asyncio.create_task(self._device_heartbeat()))
+        self._tasks.spawn(self._device_heartbeat(), name="device-heartbeat")
         self._push(
             protocol.welcome(
                 user_id=self.user_id,
@@ -530,7 +527,7 @@ class Connection:
 
     async def _joined(self) -> None:
         await self._report_presence(session_pb2.PRESENCE_ACTION_JOIN)
-        self._presence_task = asyncio.create_task(self._heartbeat())
+        self._presence_task = self._tasks.spawn(self._heartbeat(), name="presence-heartbeat")
 
     async def _heartbeat(self) -> None:
         while True:
