@@ -18,8 +18,14 @@ another transaction); the job is tried again shortly, in a later batch.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
+
+from libs.backoff.backoff import BackoffPolicy
+from libs.tasks.owned import OwnedTasks
+
+log = logging.getLogger(__name__)
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -49,13 +55,13 @@ class GroupCommit(Generic[J, R]):
         self._run = run
         self._max_batch = max_batch
         self._max_inflight = max_inflight
-        self._retry_delay = retry_delay
-        self._max_retry_delay = max_retry_delay
+        # Half of each wait random: batches that met on one held row do not retry in step.
+        self._retry_backoff = BackoffPolicy(retry_delay, max_retry_delay, jitter=0.5)
         self._retries: dict[asyncio.Future[R], int] = {}  # RETRY answers per waiting job
         self._timers: dict[asyncio.Future[R], asyncio.TimerHandle] = {}
         self._queue: list[tuple[J, asyncio.Future[R]]] = []
         self._inflight = 0
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = OwnedTasks(log, "group commit")  # running batches
         self.batches = 0  # batches run so far (for metrics and tests)
 
     @property
@@ -88,9 +94,7 @@ class GroupCommit(Generic[J, R]):
             if not batch:
                 continue
             self._inflight += 1
-            task = asyncio.create_task(self._run_batch(batch))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(self._run_batch(batch), name="batch")
 
     async def _run_batch(self, batch: list[tuple[J, asyncio.Future[R]]]) -> None:
         self.batches += 1
@@ -128,7 +132,7 @@ class GroupCommit(Generic[J, R]):
             for item in retry:
                 # Exponential backoff: a row held for long is not polled every 2 ms.
                 attempt = self._retries[item[1]] = self._retries.get(item[1], 0) + 1
-                delay = min(self._retry_delay * 2 ** (attempt - 1), self._max_retry_delay)
+                delay = self._retry_backoff.delay(attempt - 1)
                 self._timers[item[1]] = loop.call_later(delay, self._requeue, item)
             self._start_batches()
 
@@ -155,4 +159,4 @@ class GroupCommit(Generic[J, R]):
             future.cancel()
         self._queue.clear()
         while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self._tasks.wait()

@@ -32,10 +32,11 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from libs.client.backoff import Backoff
+from libs.backoff.backoff import Backoff
 from libs.merge_patch.merge_patch import apply_merge_patch
 from libs.protocol.codes import FATAL_CLOSE_CODES, ClientCloseCode, CloseCode, ErrorCode
 from libs.protocol.subprotocol import APP_SUBPROTOCOL, BEARER_SUBPROTOCOL_PREFIX
+from libs.tasks.owned import OwnedTasks
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,8 @@ class SyncClient:
         self._token: str | None = None
         self._token_expires_at = 0.0
         self._ws: ClientConnection | None = None
+        # Every task the client starts is held here until it ends; failures are logged.
+        self._tasks = OwnedTasks(log, f"client {device_id}")
         self._runner: asyncio.Task[None] | None = None
         self._refresher: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -193,7 +196,7 @@ class SyncClient:
             request["initial_state"] = initial_state
         self._open_request = request
         self._opened = asyncio.get_running_loop().create_future()
-        self._runner = asyncio.create_task(self._run())
+        self._runner = self._tasks.spawn(self._run(), name="run")
         return await asyncio.wait_for(asyncio.shield(self._opened), self._request_timeout)
 
     async def update(
@@ -310,6 +313,7 @@ class SyncClient:
             ) as ws:
                 self._ws = ws
                 self.stats.connects += 1
+                # Structured, not background: awaited (and its error handled) right here.
                 reader = asyncio.create_task(self._read(ws))
                 try:
                     await self._handshake()
@@ -401,7 +405,7 @@ class SyncClient:
             raise ClientClosed("client closed")
         future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
         self._pending[message["op_id"]] = _Pending(message, future)
-        asyncio.get_running_loop().create_task(self._pump())
+        self._tasks.spawn(self._pump(), name="pump")
         return future
 
     async def _pump(self) -> None:
@@ -442,7 +446,7 @@ class SyncClient:
         self._pending.pop(op_id, None)
         if self._in_flight == op_id:
             self._in_flight = None
-        asyncio.get_running_loop().create_task(self._pump())
+        self._tasks.spawn(self._pump(), name="pump")
 
     # -- incoming -----------------------------------------------------------
 
@@ -491,7 +495,7 @@ class SyncClient:
             log.warning("gap in the change stream: reconnecting to resume")
             ws = self._ws
             if ws is not None:
-                asyncio.get_running_loop().create_task(ws.close(ClientCloseCode.GAP, "gap"))
+                self._tasks.spawn(ws.close(ClientCloseCode.GAP, "gap"), name="close-gap")
             return
         self.version = version
         if message["type"] == "handoff":
@@ -504,7 +508,7 @@ class SyncClient:
 
     def _notify(self, message: dict[str, Any]) -> None:
         if self._pending and self._in_flight is None and self.version >= self._own_floor:
-            asyncio.get_running_loop().create_task(self._pump())
+            self._tasks.spawn(self._pump(), name="pump")
         for callback in list(self._callbacks):
             try:
                 callback(message)
@@ -587,7 +591,7 @@ class SyncClient:
             if future is not None and not future.done():
                 future.set_exception(error)
         if code == "token_expiring":
-            asyncio.get_running_loop().create_task(self._refresh_quietly())
+            self._tasks.spawn(self._refresh_quietly(), name="refresh")
         op_id = error.details.get("op_id")
         if code == "rate_limited" and not isinstance(op_id, str):
             # Refused before it was read, so it names no op: retry the one in flight.
@@ -597,7 +601,7 @@ class SyncClient:
             return
         if code in TRANSIENT_ERRORS:
             delay = float(error.details.get("retry_after", 0.5))
-            asyncio.get_running_loop().create_task(self._resend_later(op_id, delay))
+            self._tasks.spawn(self._resend_later(op_id, delay), name="resend")
             return
         self._settled(op_id)
         if not pending.future.done():
@@ -616,7 +620,7 @@ class SyncClient:
         if isinstance(self._token_source, str) or not self._token_expires_at:
             return
         delay = max(0.0, self._token_expires_at - self._refresh_margin - time.time())
-        self._refresher = asyncio.get_running_loop().create_task(self._refresh_after(delay))
+        self._refresher = self._tasks.spawn(self._refresh_after(delay), name="refresh-timer")
 
     async def _refresh_after(self, delay: float) -> None:
         await asyncio.sleep(delay)
@@ -633,11 +637,7 @@ class SyncClient:
     # -- shutdown -----------------------------------------------------------
 
     async def _stop_tasks(self) -> None:
-        for task in (self._runner, self._refresher):
-            if task is not None and task is not asyncio.current_task():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        await self._tasks.aclose()
 
     def _fail_all(self, error: BaseException) -> None:
         for pending in self._pending.values():

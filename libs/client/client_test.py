@@ -12,7 +12,7 @@ import pytest_asyncio
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.typing import Subprotocol
 
-from libs.client.backoff import Backoff
+from libs.backoff.backoff import Backoff
 from libs.client.client import ClientClosed, ClientError, SyncClient
 
 pytestmark = pytest.mark.asyncio

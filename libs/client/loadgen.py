@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from libs.client.backoff import Backoff
+from libs.backoff.backoff import Backoff
 from libs.client.client import SyncClient
 
 TokenFor = Callable[[str], str]

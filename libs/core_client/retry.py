@@ -17,6 +17,8 @@ import random
 import time
 from collections.abc import Callable
 
+from libs.backoff.backoff import BackoffPolicy
+
 IDEMPOTENT = frozenset(
     {
         "GetSession",
@@ -46,15 +48,13 @@ def should_retry(key: str, status: str, attempt: int, max_attempts: int) -> bool
     return key in IDEMPOTENT and status in RETRYABLE_CODES and attempt < max_attempts
 
 
-def backoff_seconds(
-    attempt: int,
-    *,
-    base: float = 0.05,
-    cap: float = 1.0,
-    rand: Callable[[], float] = random.random,
-) -> float:
-    """Full-jitter exponential backoff before attempt `attempt + 1`: uniform in [0, base*2^n]."""
-    return rand() * min(cap, base * 2.0 ** (attempt - 1))
+# Retries of one call: 50 ms, 100 ms, ... up to 1 s, full jitter (libs/backoff).
+CORE_BACKOFF = BackoffPolicy(base=0.05, cap=1.0)
+
+
+def backoff_seconds(attempt: int, *, rand: Callable[[], float] = random.random) -> float:
+    """The wait after attempt `attempt` (1-based) failed, before the next one."""
+    return CORE_BACKOFF.delay(attempt - 1, rand)
 
 
 class Budget:

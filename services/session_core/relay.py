@@ -15,10 +15,15 @@ from collections.abc import Callable
 import aio_pika
 import asyncpg
 
+from libs.backoff.backoff import Backoff
 from libs.bus import messages
 from libs.bus.amqp import declare_exchange
 
 log = logging.getLogger(__name__)
+
+# Reconnects wait 0.2 s doubling to 5 s, the second half of each wait random: a
+# broker restart does not bring every core replica's relay back in one instant.
+RECONNECT_JITTER = 0.5
 
 _LEADER_LOCK = 0x5B0B0C5  # advisory lock key shared by every core replica
 
@@ -47,11 +52,11 @@ class OutboxRelay:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relays until `stop` is set, reconnecting to either side after failures."""
-        backoff = 0.2
+        backoff = Backoff(base=0.2, cap=5.0, jitter=RECONNECT_JITTER)
         while not stop.is_set():
             try:
                 await self._lead(stop)
-                backoff = 0.2
+                backoff.reset()
             except asyncio.CancelledError:
                 raise
             except Exception as error:
@@ -59,8 +64,7 @@ class OutboxRelay:
                 # RuntimeErrors); whatever it was, rows stay in the outbox.
                 log.warning("outbox relay interrupted, retrying", extra={"error": repr(error)})
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), backoff)
-            backoff = min(backoff * 2, 5.0)
+                await asyncio.wait_for(stop.wait(), backoff.next_delay())
 
     async def _lead(self, stop: asyncio.Event) -> None:
         conn = await asyncpg.connect(self._dsn)

@@ -1,4 +1,7 @@
-"""One device's WebSocket: the protocol state machine between the device and session-core.
+"""One device's WebSocket: the I/O around the connection state machine, device to core.
+
+Which message may run when is connection_state.py (pure); what the connection
+may call is connection_host.py (a Protocol the Replica satisfies).
 
 Three tasks per connection: the reader (handles one message at a time, in
 order, so a device's updates reach core in the order it sent them), the
@@ -14,7 +17,7 @@ import contextlib
 import logging
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sanic.exceptions import WebsocketClosed
 from websockets.exceptions import ConnectionClosed
@@ -24,14 +27,14 @@ from libs.auth.errors import AuthError
 from libs.core_client.client import CoreError
 from libs.log.context import bind
 from libs.protocol.codes import CloseCode, ErrorCode
+from libs.tasks.owned import OwnedTasks
 from services.ws_edge import convert, protocol
+from services.ws_edge.connection_host import ConnectionHost
+from services.ws_edge.connection_state import ConnectionState
 from services.ws_edge.delivery import Delivery
 from services.ws_edge.outbound import Frame, Outbound
 from services.ws_edge.ratelimit import MessageLimiter, Verdict
 from syncbridge.session.v1 import session_pb2
-
-if TYPE_CHECKING:
-    from services.ws_edge.replica import Replica
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +62,17 @@ def replay_limit(outbound_queue: int) -> int:
 
 
 class Connection:
-    """A device connected to this replica."""
+    """A device connected to this replica (its `host`)."""
 
-    def __init__(self, replica: Replica, ws: Any, claims: Claims) -> None:
-        self._replica = replica
-        self._config = replica.config
-        self._metrics = replica.metrics
+    def __init__(self, host: ConnectionHost, ws: Any, claims: Claims) -> None:
+        self._host = host
+        self._config = host.config
+        self._metrics = host.metrics
         self._ws = ws
         self.connection_id = uuid.uuid4().hex[:12]
         self.user_id = claims.sub
-        self.device_id = ""
+        # Phase, device, session and close code: the pure state machine.
+        self._state = ConnectionState()
         self._expires_at = float(claims.exp)
         self._outbound = Outbound(
             ws,
@@ -87,14 +91,24 @@ class Connection:
         # Set when a newer connection of the same device took over (closed 4010): this
         # one then leaves the device's presence and claim to the newer one.
         self._replaced = False
-        self._session_id: str | None = None
         self._delivery: Delivery | None = None
         self._handling = asyncio.Lock()
         self._refreshed = asyncio.Event()
         self._done = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks = OwnedTasks(log, "connection")
         self._presence_task: asyncio.Task[None] | None = None
-        self.close_code: int | None = None
+
+    @property
+    def device_id(self) -> str:
+        return self._state.device_id
+
+    @property
+    def close_code(self) -> int | None:
+        return self._state.close_code
+
+    @property
+    def _session_id(self) -> str | None:
+        return self._state.session_id
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -102,10 +116,8 @@ class Connection:
         """Runs until the device or the server ends the connection, then cleans up."""
         with bind(connection_id=self.connection_id, user_id=self.user_id):
             self._outbound.start()
-            self._tasks = [
-                asyncio.create_task(self._read_loop()),
-                asyncio.create_task(self._watch_expiry()),
-            ]
+            self._tasks.spawn(self._read_loop(), name="read")
+            self._tasks.spawn(self._watch_expiry(), name="token-expiry")
             try:
                 await self._done.wait()
             finally:
@@ -113,16 +125,14 @@ class Connection:
 
     async def _cleanup(self) -> None:
         self._outbound.stop()
-        for task in [*self._tasks, self._presence_task]:
-            if task is not None and task is not asyncio.current_task():
-                task.cancel()
+        self._tasks.cancel(keep=asyncio.current_task())
         self._detach_session(presence_leave=not self._replaced)
         if self._admitted:
             self._admitted = False
-            self._replica.hub.remove(self)
-            self._replica.background(self._replica.fanout.unsubscribe(self.user_id))
+            self._host.hub.remove(self)
+            self._host.background(self._host.fanout.unsubscribe(self.user_id))
             if not self._replaced:
-                self._replica.background(self._claim_device(session_pb2.PRESENCE_ACTION_LEAVE))
+                self._host.background(self._claim_device(session_pb2.PRESENCE_ACTION_LEAVE))
 
     async def close(
         self,
@@ -133,9 +143,8 @@ class Connection:
         close_timeout: float | None = None,
     ) -> None:
         """Flushes queued frames (briefly), sends `code` and ends the connection."""
-        if self.close_code is not None:
+        if not self._state.close(code):
             return
-        self.close_code = code
         self._metrics.closes.labels(code=str(int(code))).inc()
         if close_timeout is None:
             close_timeout = self._config.send_timeout_seconds
@@ -182,8 +191,7 @@ class Connection:
     def hard_close(self, code: CloseCode, reason: str, *, linger: float) -> None:
         """Ends the connection now, whatever it is doing: the close frame is written
         without waiting (behind anything unread) and the socket dropped after `linger`."""
-        if self.close_code is None:
-            self.close_code = code
+        if self._state.close(code):
             self._metrics.closes.labels(code=str(int(code))).inc()
         self._outbound.stop()
         self._abort(code, reason, linger=linger)
@@ -203,9 +211,8 @@ class Connection:
         self._done.set()
 
     def _slow_consumer(self, reason: str) -> None:
-        if self.close_code is not None:
+        if not self._state.close(CloseCode.SLOW_CONSUMER):
             return
-        self.close_code = CloseCode.SLOW_CONSUMER
         log.info("slow consumer disconnected", extra={"reason": reason})
         self._metrics.slow_consumers.inc()
         self._metrics.closes.labels(code=str(int(CloseCode.SLOW_CONSUMER))).inc()
@@ -216,7 +223,7 @@ class Connection:
     async def _read_loop(self) -> None:
         try:
             while self.close_code is None:
-                timeout = None if self.device_id else self._config.hello_timeout_seconds
+                timeout = self._state.recv_timeout(self._config.hello_timeout_seconds)
                 try:
                     frame = await self._ws.recv(timeout)
                 except asyncio.CancelledError:
@@ -262,8 +269,9 @@ class Connection:
             return
         kind = type(message).__name__.lower()
         self._metrics.messages.labels(type=kind, direction="in").inc()
-        if not self.device_id and not isinstance(message, protocol.Hello):
-            self._error(ErrorCode.HELLO_REQUIRED, "send hello first", ref=message.ref)
+        refusal = self._state.refusal(message)
+        if refusal is not None:
+            self._error(refusal.code, refusal.message, ref=message.ref)
             return
         try:
             await self._dispatch(message)
@@ -296,33 +304,30 @@ class Connection:
     # -- handlers -----------------------------------------------------------
 
     async def _hello(self, message: protocol.Hello) -> None:
-        if self.device_id:
-            self._error(ErrorCode.ALREADY_HELLO, "hello was already sent", ref=message.ref)
-            return
-        self.device_id = message.device_id
+        self._state.greeted(message.device_id)
         # The cap across replicas (core), then this replica's own count: the fallback
         # when core could not count.
         if not await self._claim_device(session_pb2.PRESENCE_ACTION_JOIN):
             await self.close(CloseCode.DEVICE_LIMIT, "too many devices")
             return
-        admitted, replaced = self._replica.hub.admit(self, self._config.max_devices_per_user)
+        admitted, replaced = self._host.hub.admit(self, self._config.max_devices_per_user)
         if not admitted:
             await self.close(CloseCode.DEVICE_LIMIT, "too many devices")
             return
         for older in replaced:
-            self._replica.background(older.replace())
+            self._host.background(older.replace())
         try:
-            await self._replica.fanout.subscribe(self.user_id)
+            await self._host.fanout.subscribe(self.user_id)
         except BaseException:
-            self._replica.hub.remove(self)
+            self._host.hub.remove(self)
             raise
         self._admitted = True
-        self._tasks.append(asyncio.create_task(self._device_heartbeat()))
+        self._tasks.spawn(self._device_heartbeat(), name="device-heartbeat")
         self._push(
             protocol.welcome(
                 user_id=self.user_id,
                 device_id=self.device_id,
-                edge_id=self._replica.edge_id,
+                edge_id=self._host.edge_id,
                 ping_interval_seconds=self._config.ping_interval_seconds,
                 token_expires_at=int(self._expires_at),
                 limits={
@@ -339,10 +344,10 @@ class Connection:
         """Tells core the device joins, is still here or leaves; False only when a JOIN
         is refused for the cap. Core unreachable: allowed (availability over the cap)."""
         try:
-            await self._replica.core.claim_device(
+            await self._host.core.claim_device(
                 self.user_id,
                 device_id=self.device_id,
-                edge_id=self._replica.edge_id,
+                edge_id=self._host.edge_id,
                 action=action,
                 max_devices=self._config.max_devices_per_user,
             )
@@ -358,7 +363,7 @@ class Connection:
             await self._claim_device(session_pb2.PRESENCE_ACTION_HEARTBEAT)
 
     def _new_delivery(self, session_id: str) -> Delivery:
-        core = self._replica.core
+        core = self._host.core
         user = self.user_id
         limit = replay_limit(self._config.outbound_queue)
         delivery = Delivery(
@@ -373,16 +378,13 @@ class Connection:
             on_duplicate=self._metrics.duplicates.inc,
             emit_backfilled=self._emit_backfilled_change,
         )
-        self._session_id = session_id
+        self._state.attach(session_id)
         self._delivery = delivery
-        self._replica.hub.watch(self, delivery)
+        self._host.hub.watch(self, delivery)
         return delivery
 
     async def _open(self, message: protocol.Open) -> None:
-        if self._session_id is not None:
-            self._error(ErrorCode.ALREADY_OPEN, "a session is already open", ref=message.ref)
-            return
-        core = self._replica.core
+        core = self._host.core
         if message.session_id:
             # Watch first (changes are stashed) so nothing committed after the read is missed.
             delivery = self._new_delivery(message.session_id)
@@ -406,12 +408,9 @@ class Connection:
         await self._joined()
 
     async def _resume(self, message: protocol.Resume) -> None:
-        if self._session_id is not None:
-            self._error(ErrorCode.ALREADY_OPEN, "a session is already open", ref=message.ref)
-            return
         delivery = self._new_delivery(message.session_id)
         try:
-            answer = await self._replica.core.changes_since(
+            answer = await self._host.core.changes_since(
                 self.user_id,
                 message.session_id,
                 message.epoch,
@@ -450,11 +449,9 @@ class Connection:
         await self._joined()
 
     async def _update(self, message: protocol.Update) -> None:
-        session_id = self._require_session(message.ref)
-        if session_id is None:
-            return
+        session_id = self._require_session()
         started = time.monotonic()
-        result = await self._replica.core.apply_update(
+        result = await self._host.core.apply_update(
             self.user_id,
             session_id=session_id,
             device_id=self.device_id,
@@ -479,10 +476,8 @@ class Connection:
         self._metrics.update_ack_latency.observe(time.monotonic() - started)
 
     async def _handoff(self, message: protocol.Handoff) -> None:
-        session_id = self._require_session(message.ref)
-        if session_id is None:
-            return
-        result = await self._replica.core.handoff(
+        session_id = self._require_session()
+        result = await self._host.core.handoff(
             self.user_id,
             session_id=session_id,
             device_id=self.device_id,
@@ -505,7 +500,7 @@ class Connection:
 
     async def _refresh(self, message: protocol.Refresh) -> None:
         try:
-            claims = self._replica.verifier.verify(message.token)
+            claims = self._host.verifier.verify(message.token)
         except AuthError as error:
             self._error(ErrorCode.TOKEN_INVALID, str(error.code), ref=message.ref)
             return
@@ -523,14 +518,16 @@ class Connection:
 
     # -- sessions, presence -------------------------------------------------
 
-    def _require_session(self, ref: str | None) -> str | None:
-        if self._session_id is None:
-            self._error(ErrorCode.NO_SESSION, "open or resume a session first", ref=ref)
-        return self._session_id
+    def _require_session(self) -> str:
+        """The open session; the state machine refused the message when there is none."""
+        session_id = self._state.session_id
+        if session_id is None:
+            raise RuntimeError("no session: ConnectionState.refusal let the message through")
+        return session_id
 
     async def _joined(self) -> None:
         await self._report_presence(session_pb2.PRESENCE_ACTION_JOIN)
-        self._presence_task = asyncio.create_task(self._heartbeat())
+        self._presence_task = self._tasks.spawn(self._heartbeat(), name="presence-heartbeat")
 
     async def _heartbeat(self) -> None:
         while True:
@@ -545,7 +542,7 @@ class Connection:
         if delivery is None or session_id is None or delivery.syncing:
             return
         try:
-            current = await self._replica.core.get_session(self.user_id, session_id)
+            current = await self._host.core.get_session(self.user_id, session_id)
         except CoreError as error:
             log.info("position not checked", extra={"error": repr(error)})
             return
@@ -560,15 +557,15 @@ class Connection:
         if session_id is None:
             return
         try:
-            answer = await self._replica.core.update_presence(
+            answer = await self._host.core.update_presence(
                 self.user_id,
                 session_id=session_id,
                 device_id=self.device_id,
-                edge_id=self._replica.edge_id,
+                edge_id=self._host.edge_id,
                 action=action,
             )
             if action != session_pb2.PRESENCE_ACTION_HEARTBEAT:
-                await self._replica.fanout.publish_presence(
+                await self._host.fanout.publish_presence(
                     self.user_id, session_id, convert.devices(answer.devices)
                 )
         except Exception as error:
@@ -580,14 +577,14 @@ class Connection:
             return
         if self._delivery is not None:
             self._delivery.close()
-        self._replica.hub.unwatch(self, session_id)
-        self._session_id = None
+        self._host.hub.unwatch(self, session_id)
+        self._state.detach()
         self._delivery = None
         if self._presence_task is not None:
             self._presence_task.cancel()
             self._presence_task = None
             if presence_leave:
-                self._replica.background(
+                self._host.background(
                     self._report_presence(session_pb2.PRESENCE_ACTION_LEAVE, session_id)
                 )
 
@@ -655,7 +652,7 @@ class Connection:
                 details[name] = int(value)
         if self._session_id is not None:
             with contextlib.suppress(CoreError):
-                current = await self._replica.core.get_session(self.user_id, self._session_id)
+                current = await self._host.core.get_session(self.user_id, self._session_id)
                 details["state"] = convert.session_view(current)["state"]
                 details["version"] = current.version
                 details["epoch"] = current.epoch

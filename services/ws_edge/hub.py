@@ -14,8 +14,11 @@ from syncbridge.session.v1 import session_pb2
 class Member(Protocol):
     """What the hub needs of a connection."""
 
-    user_id: str
-    device_id: str
+    @property
+    def user_id(self) -> str: ...
+
+    @property
+    def device_id(self) -> str: ...
 
     def send_presence(self, session_id: str, devices: list[dict[str, Any]]) -> None: ...
 

@@ -17,6 +17,7 @@ from libs.core_client.client import CoreClient
 from libs.health.state import HealthState
 from libs.metrics.registry import new_registry
 from libs.protocol.codes import CloseCode
+from libs.tasks.owned import OwnedTasks
 from services.ws_edge.config import EdgeConfig
 from services.ws_edge.drain import plan_batches
 from services.ws_edge.fanout import Fanout
@@ -77,7 +78,7 @@ class Replica:
         )
         self.health = HealthState()
         self.health.add_check("core", self.core.healthy)
-        self._background: set[asyncio.Task[Any]] = set()
+        self._background = OwnedTasks(log, "edge replica")
 
     def _event_lost(self, user: str | None) -> None:
         """A poison event: counted (an alert watches it); its user's devices check with core."""
@@ -93,14 +94,7 @@ class Replica:
 
     def background(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Runs `coro` detached but tracked, so shutdown can wait for it; failures are logged."""
-        task = asyncio.create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[Any]) -> None:
-        self._background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("background task failed", extra={"error": repr(task.exception())})
+        self._background.spawn(coro)
 
     async def drain(self, within: float | None = None) -> None:
         """Readiness fails, then connections close with 1001 in jittered batches.
@@ -147,11 +141,7 @@ class Replica:
 
     async def close(self, within: float = 5.0) -> None:
         """After the drain: background work (presence LEAVEs, unbinds), then bus and core."""
-        if self._background:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    asyncio.gather(*self._background, return_exceptions=True), within
-                )
+        await self._background.wait(within)
         with contextlib.suppress(Exception):
             await self.fanout.close()
         await self.core.close()

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from libs.auth import testing
-from libs.client.backoff import Backoff
+from libs.backoff.backoff import Backoff
 from libs.client.client import SyncClient
 from services.session_core.harness import Running as Core
 from services.session_core.harness import as_user, core_config, running_core, stub_for

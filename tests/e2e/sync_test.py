@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from libs.client.backoff import Backoff
+from libs.backoff.backoff import Backoff
 from tests.e2e.e2e_testing import System, dump_logs, running_system
 
 pytest_plugins = ("libs.testing.fixtures",)

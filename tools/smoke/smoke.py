@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from libs.client.backoff import Backoff
+from libs.backoff.backoff import Backoff
 from libs.client.client import SyncClient
 
 TOKEN_ENV = "SYNCBRIDGE_SMOKE_TOKEN"  # noqa: S105 - the variable's name, not a token
