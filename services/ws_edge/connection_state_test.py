@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.ws_edge import protocol
 from libs.protocol.codes import CloseCode, ErrorCode
+from services.ws_edge import protocol
 from services.ws_edge.connection_state import ConnectionState, Phase
 
 HELLO = protocol.Hello(device_id="phone")
