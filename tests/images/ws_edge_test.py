@@ -85,6 +85,8 @@ def test_serves_as_non_root_on_read_only_root_and_stops_on_sigterm(
     container, port = edge
     assert status(port, "/health/live") == 200
     container.wait_until(lambda: status(port, "/health/ready") == 200)
+    # The OpenAPI document is built from libs/protocol's schema files: the image carries them.
+    assert status(port, "/v1/openapi.json") == 200
     assert container.ids() == {"Uid": ["65532"] * 4, "Gid": ["65532"] * 4}
     assert container.root_is_read_only()
     code, seconds = container.sigterm(timeout=GRACE_SECONDS + 30)
