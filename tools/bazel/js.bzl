@@ -133,3 +133,21 @@ js_test = rule(
     attrs = _JS_ATTRS,
     test = True,
 )
+
+def _copy_to_directory_impl(ctx):
+    outputs = []
+    seen = {}
+    for f in ctx.files.srcs:
+        if f.basename in seen:
+            fail("copy_to_directory: %s and %s share a name" % (seen[f.basename], f.short_path))
+        seen[f.basename] = f.short_path
+        out = ctx.actions.declare_file(ctx.label.name + "/" + f.basename)
+        ctx.actions.symlink(output = out, target_file = f)
+        outputs.append(out)
+    return [DefaultInfo(files = depset(outputs), runfiles = ctx.runfiles(files = outputs))]
+
+copy_to_directory = rule(
+    implementation = _copy_to_directory_impl,
+    doc = "Puts `srcs` side by side in a directory named after the target (bazel-lib's name).",
+    attrs = {"srcs": attr.label_list(allow_files = True, mandatory = True)},
+)
