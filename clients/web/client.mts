@@ -666,7 +666,6 @@ export class SyncClient {
   }
 
   private async refreshQuietly(): Promise<void> {
-    if (typeof this.tokenSource === "string") return; // nothing fresher to send
     try {
       await this.refresh();
     } catch {
