@@ -220,9 +220,9 @@ class SyncClient:
             }
         )
 
-    async def handoff(self, to_device: str) -> Ack:
+    async def handoff(self, to_device: str, *, op_id: str | None = None) -> Ack:
         """Moves the active-device lease to `to_device`; every device gets a `handoff`."""
-        message = {"type": "handoff", "op_id": uuid.uuid4().hex, "to_device": to_device}
+        message = {"type": "handoff", "op_id": op_id or uuid.uuid4().hex, "to_device": to_device}
         future = self._track(message)
         return await asyncio.wait_for(asyncio.shield(future), self._request_timeout)
 

@@ -23,7 +23,7 @@ from sanic.server.protocols.websocket_protocol import WebSocketProtocol
 from libs.metrics.exposition import render
 from libs.protocol.codes import CloseCode, ErrorCode
 from libs.protocol.subprotocol import APP_SUBPROTOCOL
-from services.ws_edge import http_api, openapi
+from services.ws_edge import demo, http_api, openapi
 from services.ws_edge.config import EdgeConfig
 from services.ws_edge.connection import Connection
 from services.ws_edge.replica import Replica
@@ -132,6 +132,8 @@ def build_app(replica: Replica) -> Sanic[Any, Any]:
         return json_response(openapi.document())
 
     http_api.register(app, replica)
+    if config.demo_dir:
+        demo.register(app, config.demo_dir)
     return app
 
 

@@ -72,6 +72,11 @@ class EdgeConfig:
     allow_query_token: bool = setting(
         "SYNCBRIDGE_EDGE_ALLOW_QUERY_TOKEN", False, help="accept ?access_token= (leaks to logs)"
     )
+    demo_dir: str = setting(
+        "SYNCBRIDGE_EDGE_DEMO_DIR",
+        "",
+        help="dev only: serve the web client's demo page from this directory at /demo/; empty: off",
+    )
     ping_interval_seconds: float = setting(
         "SYNCBRIDGE_EDGE_PING_INTERVAL_SECONDS",
         30.0,

@@ -98,6 +98,11 @@ EXTERNALS: tuple[External, ...] = (
     External(".tools/bin/buildifier", "go", "buildifier", "//:buildifier_test"),
     External("/usr/bin/shellcheck", "apt", "shellcheck", "actionlint checks run: scripts"),
     External(".tools/bin/actionlint", "go", "actionlint", "//.github/workflows:actionlint_test"),
+    External(
+        "/usr/bin/node", "apt", "nodejs", "clients/web: tsc, eslint, js_test (tools/bazel/js.bzl)"
+    ),
+    External("/usr/bin/npm", "apt", "nodejs", "@npm: npm ci from package-lock.json"),
+    External("/usr/bin/chromium", "apt", "chromium", "clients/web's browser tests"),
 )
 
 # `name=version` or `name` items of the bash array `apt_packages=( ... )`.
