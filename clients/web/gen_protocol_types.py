@@ -3,8 +3,9 @@
     bazel run //clients/web:protocol_types.update   rewrites protocol_types.mts
     protocol_types_test                             fails when it is stale
 
-One interface per message file (`client/update.json` -> `ClientUpdate`), plus
-the unions `ClientMessage` and `ServerMessage`. Only the keywords the
+One interface per message file (`client/update.json` -> `ClientUpdate`), one
+per shared shape (`shapes/session.json` -> `Session`, which a `$ref` names),
+plus the unions `ClientMessage` and `ServerMessage`. Only the keywords the
 schemas use are understood; any other one stops the generator, so a schema
 change the types cannot express is noticed instead of silently dropped.
 """
@@ -42,18 +43,33 @@ KNOWN = IGNORED | {
     "const",
     "enum",
     "items",
+    "$ref",
 }
+# Shapes that messages refer to: interfaces of their own, in no message union.
+SHAPES = "shapes"
 SCALARS = {"string": "string", "integer": "number", "number": "number", "boolean": "boolean"}
 
 
 def type_name(direction: str, stem: str) -> str:
-    return direction.capitalize() + "".join(part.capitalize() for part in stem.split("_"))
+    prefix = "" if direction == SHAPES else direction.capitalize()
+    return prefix + "".join(part.capitalize() for part in stem.split("_"))
 
 
-def ts_type(schema: dict[str, Any], indent: str) -> str:
+def ref_name(ref: str, here: str) -> str:
+    """`../shapes/device.json` (or `device.json` from within shapes/) -> `Device`."""
+    target = Path(ref)
+    direction = target.parent.name or here
+    if direction != SHAPES or target.suffix != ".json":
+        raise ValueError(f"$ref the generator does not know: {ref!r} (only shapes/*.json)")
+    return type_name(direction, target.stem)
+
+
+def ts_type(schema: dict[str, Any], indent: str, here: str) -> str:
     unknown = set(schema) - KNOWN
     if unknown:
         raise ValueError(f"keywords the generator does not know: {sorted(unknown)}")
+    if "$ref" in schema:
+        return ref_name(schema["$ref"], here)
     if "const" in schema:
         return json.dumps(schema["const"])
     if "enum" in schema:
@@ -62,15 +78,15 @@ def ts_type(schema: dict[str, Any], indent: str) -> str:
     if kind in SCALARS:
         return SCALARS[kind]
     if kind == "array":
-        return f"Array<{ts_type(schema.get('items', {}), indent)}>"
+        return f"Array<{ts_type(schema.get('items', {}), indent, here)}>"
     if kind == "object" or "properties" in schema:
-        return ts_object(schema, indent)
+        return ts_object(schema, indent, here)
     if kind is None and not schema:
         return "unknown"
     raise ValueError(f"type the generator does not know: {kind!r}")
 
 
-def ts_object(schema: dict[str, Any], indent: str) -> str:
+def ts_object(schema: dict[str, Any], indent: str, here: str) -> str:
     properties: dict[str, Any] = schema.get("properties", {})
     if not properties:
         # A free JSON object (state, patch, limits): its members are the app's.
@@ -82,7 +98,7 @@ def ts_object(schema: dict[str, Any], indent: str) -> str:
         if "description" in sub:
             lines.append(f"{inner}/** {sub['description']} */")
         optional = "" if name in required else "?"
-        lines.append(f"{inner}{name}{optional}: {ts_type(sub, inner)};")
+        lines.append(f"{inner}{name}{optional}: {ts_type(sub, inner, here)};")
     if schema.get("additionalProperties", True) is not False:
         lines.append(f"{inner}[extra: string]: unknown;")
     lines.append(indent + "}")
@@ -94,13 +110,14 @@ def generate(schema_files: list[Path]) -> str:
     unions: dict[str, list[str]] = {"client": [], "server": []}
     for path in sorted(schema_files, key=lambda p: (p.parent.name, p.stem)):
         direction = path.parent.name
-        if direction not in unions:
-            raise ValueError(f"{path}: not under client/ or server/")
+        if direction not in unions and direction != SHAPES:
+            raise ValueError(f"{path}: not under client/, server/ or {SHAPES}/")
         schema = json.loads(path.read_text())
         name = type_name(direction, path.stem)
-        unions[direction].append(name)
+        if direction in unions:
+            unions[direction].append(name)
         out.append(f"/** {schema.get('title', path.stem)} */")
-        out.append(f"export interface {name} {ts_object(schema, '')}\n")
+        out.append(f"export interface {name} {ts_object(schema, '', direction)}\n")
     for direction, names in unions.items():
         out.append(
             f"export type {direction.capitalize()}Message =\n  | " + "\n  | ".join(names) + ";\n"

@@ -133,10 +133,7 @@ export interface ServerHandoff {
 export interface ServerPresence {
   type: "presence";
   session_id: string;
-  devices: Array<{
-    device_id: string;
-    online: boolean;
-  }>;
+  devices: Array<Device>;
 }
 
 /** snapshot: the whole session; answers open (recovered:true) and a resume that cannot replay (recovered:false); unsolicited after a hole that could not be backfilled */
@@ -144,20 +141,7 @@ export interface ServerSnapshot {
   type: "snapshot";
   recovered: boolean;
   reason?: "history_unavailable" | "gap";
-  session: {
-    session_id: string;
-    epoch: number;
-    version: number;
-    state: { [key: string]: Json };
-    active_device: string;
-    lease_fence: number;
-    devices: Array<{
-      device_id: string;
-      online: boolean;
-    }>;
-    updated_at: string;
-    expires_at: string;
-  };
+  session: Session;
   /** Client-chosen; echoed in the answer to this request. */
   ref?: string;
 }
@@ -180,6 +164,28 @@ export interface ServerWelcome {
   };
   /** Client-chosen; echoed in the answer to this request. */
   ref?: string;
+}
+
+/** Device: one device of a session and whether it is online (snapshot, presence, GET /v1/sessions/{id}) */
+export interface Device {
+  device_id: string;
+  online: boolean;
+}
+
+/** Session: the whole session, as a snapshot message and the HTTP API carry it */
+export interface Session {
+  session_id: string;
+  /** Changes only when the change history is reset; starts at 1. */
+  epoch: number;
+  /** Bumped by every change; gap-free within an epoch. */
+  version: number;
+  /** The session state (a JSON object). */
+  state: { [key: string]: Json };
+  active_device: string;
+  lease_fence: number;
+  devices: Array<Device>;
+  updated_at: string;
+  expires_at: string;
 }
 
 export type ClientMessage =
