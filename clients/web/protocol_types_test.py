@@ -31,4 +31,11 @@ def test_every_message_has_a_type() -> None:
 
 def test_unknown_keywords_stop_the_generator() -> None:
     with pytest.raises(ValueError, match="oneOf"):
-        gen_protocol_types.ts_type({"oneOf": []}, "")
+        gen_protocol_types.ts_type({"oneOf": []}, "", "server")
+
+
+def test_a_ref_names_a_shared_shape_and_nothing_else() -> None:
+    assert gen_protocol_types.ts_type({"$ref": "../shapes/session.json"}, "", "server") == "Session"
+    assert gen_protocol_types.ts_type({"$ref": "device.json"}, "", "shapes") == "Device"
+    with pytest.raises(ValueError, match="only shapes"):
+        gen_protocol_types.ts_type({"$ref": "../client/open.json"}, "", "server")
