@@ -3,8 +3,9 @@ binaries, the exporters of Redis, PostgreSQL and the host, and Debian's
 Prometheus scraping them all with the project's rules, on loopback.
 
 The one override (documented in monitoring/README.md): Prometheus scrapes and
-evaluates every second, and every `for:` longer than FOR_SECONDS is cut to it
-(`rules.shortened`); expressions, thresholds and windows are the committed ones.
+evaluates every second, and reads the committed rules time-compressed by
+COMPRESSION (`timescale.compressed`: every `for:` and every range divided by
+it, nothing else changed).
 """
 
 from __future__ import annotations
@@ -25,14 +26,15 @@ from typing import Any
 import yaml
 
 from libs.testing.ports import free_port
-from monitoring import rules
+from monitoring import rules, timescale
 
 PROMETHEUS = "/usr/bin/prometheus"  # Debian's `prometheus`, installed by tools/setup
 REDIS_EXPORTER = "/usr/bin/prometheus-redis-exporter"
 POSTGRES_EXPORTER = "/usr/bin/prometheus-postgres-exporter"
 NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
 HOST = "127.0.0.1"
-FOR_SECONDS = 8.0
+# 2m -> 4 s (the shortest window still spans four scrapes), 10m -> 20 s, 1h -> 120 s.
+COMPRESSION = 30
 SCRAPE_SECONDS = 1.0
 POSTGRES_QUERIES = Path(__file__).parent / "postgres_exporter_queries.yaml"
 
@@ -149,13 +151,13 @@ def scrape_config(targets: dict[str, str]) -> dict[str, Any]:
 
 
 class Prometheus:
-    """Debian's Prometheus on a free loopback port, with the shortened rules."""
+    """Debian's Prometheus on a free loopback port, with the compressed rules."""
 
     def __init__(self, processes: Processes, targets: dict[str, str]) -> None:
         directory = processes.workdir / "prometheus"
         directory.mkdir()
         rules.write_rules_file(
-            rules.shortened(rules.load(), for_seconds=FOR_SECONDS), directory / "rules.yaml"
+            timescale.compressed(rules.load(), COMPRESSION), directory / "rules.yaml"
         )
         (directory / "prometheus.yml").write_text(yaml.safe_dump(scrape_config(targets)))
         port = free_port()

@@ -1,8 +1,8 @@
 """The committed PrometheusRule as promtool and Prometheus read it, and checks on it.
 
 The rule YAML under gitops/components/alerts is the one source of truth: every
-test here derives what it needs (a promtool rules file, a shortened copy for a
-live Prometheus, the list of alerts) from it, never from a second copy.
+test here derives what it needs (a promtool rules file, a time-compressed copy
+for a live Prometheus, the list of alerts) from it, never from a second copy.
 """
 
 from __future__ import annotations
@@ -53,27 +53,6 @@ def write_rules_file(rule: Doc, path: Path) -> Path:
     """Writes the rule's .spec (Prometheus' own rules-file format) to `path`."""
     path.write_text(yaml.safe_dump(rule["spec"], sort_keys=False))
     return path
-
-
-def shortened(rule: Doc, *, for_seconds: float) -> Doc:
-    """A copy whose every `for:` is at most `for_seconds`, for a live test that
-    cannot wait minutes. Expressions, thresholds and labels stay as committed."""
-    out = copy.deepcopy(rule)
-    for entry in rule_entries(out):
-        if "for" in entry and duration_seconds(entry["for"]) > for_seconds:
-            entry["for"] = f"{for_seconds:g}s"
-    return out
-
-
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-
-
-def duration_seconds(text: str) -> float:
-    """Seconds in a Prometheus duration such as `1h30m` or `90s`."""
-    parts = re.findall(r"(\d+)(ms|s|m|h|d|w|y)", text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"not a Prometheus duration: {text!r}")
-    return sum(int(n) * _UNITS[u] for n, u in parts)
 
 
 # --- the alert contract ------------------------------------------------------

@@ -7,7 +7,6 @@ import copy
 import re
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -216,16 +215,3 @@ def test_every_silent_case_fails_when_its_alert_always_fires(
         name for name, expected_none in failed_cases(result.stdout + result.stderr) if expected_none
     }
     assert caught == set(rules.alerts(rule)), (result.stdout + result.stderr)[-3000:]
-
-
-def test_shortened_copy_changes_only_for(rule: rules.Doc) -> None:
-    short = rules.shortened(rule, for_seconds=5)
-    before: list[Any] = rules.rule_entries(rule)
-    after: list[Any] = rules.rule_entries(short)
-    for old, new in zip(before, after, strict=True):
-        assert {k: v for k, v in old.items() if k != "for"} == {
-            k: v for k, v in new.items() if k != "for"
-        }
-        if "for" in old:
-            assert rules.duration_seconds(new["for"]) == min(5, rules.duration_seconds(old["for"]))
-    assert rules.load() == rule  # the committed file is untouched
