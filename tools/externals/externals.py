@@ -98,6 +98,7 @@ EXTERNALS: tuple[External, ...] = (
     External(".tools/bin/buildifier", "go", "buildifier", "//:buildifier_test"),
     External("/usr/bin/shellcheck", "apt", "shellcheck", "actionlint checks run: scripts"),
     External(".tools/bin/actionlint", "go", "actionlint", "//.github/workflows:actionlint_test"),
+    External(".tools/bin/trivy", "go", "trivy", "tools/scan: secrets, misconfigurations, SBOMs"),
 )
 
 # `name=version` or `name` items of the bash array `apt_packages=( ... )`.
