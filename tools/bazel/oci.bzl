@@ -96,7 +96,8 @@ def _oci_image_impl(ctx):
         "tool": "image",
     })
     return [
-        DefaultInfo(files = depset([layout, digest])),
+        # runfiles too: a test's `data` then carries the layout (a tree artifact).
+        DefaultInfo(files = depset([layout, digest]), runfiles = ctx.runfiles(files = [layout, digest])),
         OciImageInfo(digest = digest, layout = layout),
         OciRecipeInfo(
             recipes = depset([recipe], transitive = [r.recipes for r in recipes]),

@@ -103,6 +103,7 @@ EXTERNALS: tuple[External, ...] = (
     ),
     External("/usr/bin/npm", "apt", "nodejs", "@npm: npm ci from package-lock.json"),
     External("/usr/bin/chromium", "apt", "chromium", "clients/web's browser tests"),
+    External(".tools/bin/trivy", "go", "trivy", "tools/scan: secrets, misconfigurations, SBOMs"),
 )
 
 # `name=version` or `name` items of the bash array `apt_packages=( ... )`.
