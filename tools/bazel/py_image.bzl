@@ -28,7 +28,7 @@ def py_service_image(name, binary, module, repository, title, description, expos
     )
     oci_image(
         name = name,
-        base = "//third_party/debian:python_base",
+        base = "//third_party/debian:python_base_amd64",
         entrypoint = ["/usr/bin/python3.11", "-m", module],
         env = dict({
             "PYTHONDONTWRITEBYTECODE": "1",
