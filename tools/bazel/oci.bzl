@@ -98,7 +98,11 @@ def _oci_image_impl(ctx):
         "tool": "image",
     })
     return [
-        DefaultInfo(files = depset([layout, digest])),
+        # As runfiles too, so a test's `data` sees the image.
+        DefaultInfo(
+            files = depset([layout, digest]),
+            runfiles = ctx.runfiles(files = [layout, digest]),
+        ),
         OciImageInfo(digest = digest, layout = layout),
         OciRecipeInfo(
             recipes = depset([recipe], transitive = [r.recipes for r in recipes]),
@@ -168,7 +172,11 @@ def _oci_image_index_impl(ctx):
     })
     recipes = [image[OciRecipeInfo] for image in ctx.attr.images]
     return [
-        DefaultInfo(files = depset([layout, digest])),
+        # As runfiles too, so a test's `data` sees the image.
+        DefaultInfo(
+            files = depset([layout, digest]),
+            runfiles = ctx.runfiles(files = [layout, digest]),
+        ),
         OciImageInfo(digest = digest, layout = layout),
         OciRecipeInfo(
             recipes = depset([recipe], transitive = [r.recipes for r in recipes]),
