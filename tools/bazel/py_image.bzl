@@ -5,6 +5,8 @@ Expands to the rules_oci-shaped targets a service needs:
       build machine's platform: what podman runs here);
   :<name>_linux_arm64_layers, :<name>_linux_arm64: the same service for
       linux/arm64, on the arm64 .debs with the aarch64 wheels of the same pins;
+  :<name>_sbom, :<name>_linux_arm64_sbom: each image's SPDX SBOM
+      (`<name>_sbom.spdx.json`: every .deb and wheel, version and hash);
   :<name>_index (+ :<name>_index.digest): the oci_image_index of both, the
       digest promotion deploys;
   :<name>_load (bazel run: the amd64 image into podman),
@@ -15,11 +17,13 @@ load("@pip_linux_aarch64//:requirements.bzl", aarch64_wheels = "all_files")
 load("//tools/bazel:image.bzl", "py_image_layer")
 load("//tools/bazel:image_labels.bzl", "image_labels")
 load("//tools/bazel:oci.bzl", "oci_image", "oci_image_index", "oci_load", "oci_push")
+load("//tools/bazel:sbom.bzl", "spdx_sbom")
 
 # Image platform → (Debian architecture of the base, wheel platform and its lock).
 _PLATFORMS = {
     "linux_arm64": struct(
         base = "//third_party/debian:python_base_arm64",
+        deb_lock = "//third_party/debian:packages.arm64.lock",
         wheel_lock = "//:requirements_lock_linux_aarch64.txt",
         wheel_platform = "linux_aarch64",
         wheels = aarch64_wheels,
@@ -61,6 +65,13 @@ def py_service_image(name, binary, module, repository, title, description, expos
         tars = [":" + name + "_layers"],
         **settings
     )
+    spdx_sbom(
+        name = name + "_sbom",
+        deb_lock = "//third_party/debian:packages.amd64.lock",
+        image = ":" + name,
+        layers = ":" + name + "_layers",
+        wheel_lock = "//:requirements_lock.txt",
+    )
     images = [":" + name]
     for platform, spec in _PLATFORMS.items():
         image = "%s_%s" % (name, platform)
@@ -76,6 +87,13 @@ def py_service_image(name, binary, module, repository, title, description, expos
             base = spec.base,
             tars = [":" + image + "_layers"],
             **settings
+        )
+        spdx_sbom(
+            name = image + "_sbom",
+            deb_lock = spec.deb_lock,
+            image = ":" + image,
+            layers = ":" + image + "_layers",
+            wheel_lock = spec.wheel_lock,
         )
         images.append(":" + image)
     oci_image_index(
