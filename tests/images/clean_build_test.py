@@ -1,6 +1,7 @@
-"""Two clean builds give the same image digests: Bazel's own, from scratch.
+"""Two clean builds give the same image and index digests: Bazel's own, from scratch.
 
-The outer build's `image.digest` files (this test's data) are compared with
+The outer build's digest files of every image (amd64, arm64) and index
+(this test's data) are compared with
 those of a nested `bazel build` of the same images in a fresh output base:
 no action cache, no outputs, repositories fetched again (the outer repository
 cache is shared, so pinned downloads are not repeated; it holds only
@@ -29,9 +30,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.images.images import IMAGES, Image, runfile
+from tests.images.images import ARM64_IMAGES, IMAGES, INDEXES, Image, runfile
 
-TIMEOUT = 240
+# A cold build of both platforms' images (arm64 .debs and wheels fetched again).
+TIMEOUT = 600
 
 
 def workspace_directory() -> Path:
@@ -105,7 +107,7 @@ def nested_bin() -> Iterator[Path]:
     if cache is not None:
         flags.append(f"--repository_cache={cache}")
     try:
-        built = nested("build", *flags, *[f"//{image.package}:image" for image in IMAGES])
+        built = nested("build", *flags, *[f"//{image.package}:image_index" for image in IMAGES])
         assert built.returncode == 0, built.stderr[-4000:]
         info = nested("info", *flags, "bazel-bin")
         assert info.returncode == 0, info.stderr[-4000:]
@@ -120,14 +122,21 @@ def layers(layout: Path, digest: str) -> list[str]:
     return [layer["digest"] for layer in json.loads(blob.read_text())["layers"]]
 
 
-@pytest.mark.parametrize("image", IMAGES, ids=lambda i: i.name)
+@pytest.mark.parametrize("image", IMAGES + ARM64_IMAGES, ids=lambda i: f"{i.name}-{i.target}")
 def test_clean_build_gives_the_same_digest(image: Image, nested_bin: Path) -> None:
     nested = nested_bin / image.package
-    digest = (nested / "image.digest").read_text().strip()
+    digest = (nested / f"{image.target}.digest").read_text().strip()
     if digest != image.digest:
-        ours, theirs = layers(image.layout, image.digest), layers(nested / "image", digest)
+        ours = layers(image.layout, image.digest)
+        theirs = layers(nested / image.target, digest)
         differing = [i for i, (a, b) in enumerate(zip(ours, theirs, strict=False)) if a != b]
         pytest.fail(
             f"{image.name}: outer {image.digest} vs clean {digest}; "
             f"layers differing: {differing or 'none (config or layer count)'}"
         )
+
+
+@pytest.mark.parametrize("index", INDEXES, ids=lambda i: i.name)
+def test_clean_build_gives_the_same_index_digest(index: Image, nested_bin: Path) -> None:
+    digest = (nested_bin / index.package / "image_index.digest").read_text().strip()
+    assert digest == index.digest, f"{index.name}: outer {index.digest} vs clean {digest}"

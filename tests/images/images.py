@@ -33,18 +33,27 @@ def runfile(short_path: str) -> Path:
 
 @dataclass(frozen=True)
 class Image:
-    """One service's image targets, by the package that defines them."""
+    """One service's image targets, by the package that defines them.
+
+    `target` is the image's own: `image` (linux/amd64), `image_linux_arm64`,
+    or `image_index` (the index of both).
+    """
 
     name: str
     package: str
+    target: str = "image"
+
+    def platform(self, target: str) -> Image:
+        """The same service's image of another target (e.g. `image_linux_arm64`)."""
+        return Image(self.name, self.package, target)
 
     @property
     def layout(self) -> Path:
-        return runfile(f"{self.package}/image")
+        return runfile(f"{self.package}/{self.target}")
 
     @property
     def digest(self) -> str:
-        return runfile(f"{self.package}/image.digest").read_text().strip()
+        return runfile(f"{self.package}/{self.target}.digest").read_text().strip()
 
     @property
     def load_script(self) -> Path:
@@ -85,6 +94,17 @@ class Image:
 SESSION_CORE = Image("session_core", "services/session_core")
 WS_EDGE = Image("ws_edge", "services/ws_edge")
 IMAGES = [SESSION_CORE, WS_EDGE]
+ARM64_IMAGES = [image.platform("image_linux_arm64") for image in IMAGES]
+INDEXES = [image.platform("image_index") for image in IMAGES]
+
+
+def unpack(image: Image, root: Path) -> Path:
+    """Extracts the image's layers, bottom first, into `root` (no whiteouts: ours have none)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for _, tar in image.layers():
+        # Our own layers (tools/bazel/oci/layer.py refuses paths leaving the root).
+        tar.extractall(root)  # noqa: S202
+    return root
 
 
 # Every tool by the path its Debian package installs (tools/setup names each

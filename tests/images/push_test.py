@@ -1,7 +1,8 @@
 """oci_push against Debian's docker-registry on loopback, checked with skopeo.
 
 The push goes by digest first, then tags: the registry must serve exactly
-the manifest digest the build wrote to `:image.digest`, under both names.
+the index digest the build wrote to `:image_index.digest`, under both names,
+and each platform's manifest (amd64, arm64) by its own digest.
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ def skopeo_inspect(reference: str, *flags: str) -> bytes:
     ).stdout
 
 
+def sha256_digest(raw: bytes) -> str:
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
 @pytest.mark.parametrize("image", IMAGES, ids=lambda i: i.name)
 def test_push_by_digest_then_tag(registry: str, image: Image) -> None:
     repository = f"{registry}/syncbridge/{image.name.replace('_', '-')}"
@@ -68,9 +73,23 @@ def test_push_by_digest_then_tag(registry: str, image: Image) -> None:
         check=True,
         timeout=300,
     )
-    digest = image.digest
-    assert json.loads(skopeo_inspect(f"{repository}@{digest}"))["Digest"] == digest
+    digest = image.platform("image_index").digest
     raw = skopeo_inspect(f"{repository}@{digest}", "--raw")
-    assert "sha256:" + hashlib.sha256(raw).hexdigest() == digest
+    assert sha256_digest(raw) == digest
+    index = json.loads(raw)
+    assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    platforms = {
+        f"{m['platform']['os']}/{m['platform']['architecture']}": m["digest"]
+        for m in index["manifests"]
+    }
+    # Each platform's manifest is the one its own target built, served by its digest.
+    assert platforms == {
+        "linux/amd64": image.digest,
+        "linux/arm64": image.platform("image_linux_arm64").digest,
+    }
+    for manifest_digest in platforms.values():
+        served = skopeo_inspect(f"{repository}@{manifest_digest}", "--raw")
+        assert sha256_digest(served) == manifest_digest
     for tag in ("v-test", "latest"):
-        assert json.loads(skopeo_inspect(f"{repository}:{tag}"))["Digest"] == digest
+        # Tags name the index, not one platform's manifest.
+        assert sha256_digest(skopeo_inspect(f"{repository}:{tag}", "--raw")) == digest

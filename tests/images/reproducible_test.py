@@ -1,4 +1,6 @@
-"""Two clean rebuilds of each image, outside Bazel and unlike it, give Bazel's digest.
+"""Two clean rebuilds of each image index, outside Bazel and unlike it, give Bazel's digests.
+
+Every platform's image (amd64, arm64) and the index of both are rebuilt.
 
 The recipes (every layer and image action behind an image) are replayed
 twice by tools/bazel/oci/replay.py, each time with inputs copied to other
@@ -11,7 +13,6 @@ here, naming the first layer that differs.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -41,21 +42,33 @@ def first_difference(layout_a: Path, digest_a: str, layout_b: Path, digest_b: st
 @pytest.mark.parametrize("image", IMAGES, ids=lambda i: i.name)
 def test_rebuilds_match_bazel(image: Image, tmp_path: Path) -> None:
     recipes = json.loads(image.recipe.read_text())
-    (final,) = [r for r in recipes if r["out"] == f"{image.package}/image"]
+    targets = [image, image.platform("image_linux_arm64"), image.platform("image_index")]
+    finals = {
+        t.target: next(r for r in recipes if r["out"] == f"{image.package}/{t.target}")
+        for t in targets
+    }
     inputs = tmp_path / "snapshot"
     snapshot(recipes, RUNFILES, WORKSPACE, inputs)
-    digests = []
+    runs = []
     for variant in VARIANTS:
         work = tmp_path / variant.name
         produced = replay(recipes, inputs, RUNFILES / WORKSPACE, WORKSPACE, work, variant)
-        digest = produced[final["digest"]].read_text()
-        digests.append((variant.name, produced[final["out"]], digest))
-    (name_a, layout_a, digest_a), (name_b, layout_b, digest_b) = digests
-    assert digest_a == digest_b, f"{name_a} vs {name_b}: " + first_difference(
-        layout_a, digest_a, layout_b, digest_b
-    )
-    if not final["stamped"]:
-        assert digest_a == image.digest, "replay vs bazel: " + first_difference(
-            layout_a, digest_a, image.layout, image.digest
+        runs.append((variant.name, produced))
+    (name_a, produced_a), (name_b, produced_b) = runs
+    for target in targets:
+        final = finals[target.target]
+        layout_a, digest_a = produced_a[final["out"]], produced_a[final["digest"]].read_text()
+        layout_b, digest_b = produced_b[final["out"]], produced_b[final["digest"]].read_text()
+        where = f"{target.target}, {name_a} vs {name_b}: "
+        if target.target == "image_index":
+            assert digest_a == digest_b, where + "the index differs"
+            if not final["stamped"]:
+                assert digest_a == target.digest, f"{target.target}: replay vs bazel"
+            continue
+        assert digest_a == digest_b, where + first_difference(
+            layout_a, digest_a, layout_b, digest_b
         )
-    assert os.listdir(layout_a / "blobs" / "sha256")
+        if not final["stamped"]:
+            assert digest_a == target.digest, f"{target.target}, replay vs bazel: " + (
+                first_difference(layout_a, digest_a, target.layout, target.digest)
+            )

@@ -36,29 +36,32 @@ deb_packages = repository_rule(
     },
 )
 
-def deb_lock(name, config, lock, packages):
-    """`bazel run :<name>` rewrites `lock` from `config`; `:<name>_test` checks it.
+def deb_lock(name, config, locks, packages):
+    """`bazel run :<name>` rewrites every lock from `config`; `:<name>_test` checks them.
 
     Args:
       name: the run target; the test is `<name>_test`.
-      config: packages.toml (include / exclude / architecture).
-      lock: packages.lock, committed.
-      packages: the fetched .debs of the lock (`@debian//:packages`).
+      config: packages.toml (include / exclude / architectures).
+      locks: {arch: "packages.<arch>.lock"}, committed beside config.
+      packages: {arch: the fetched .debs of that lock (`@debian_<arch>//:packages`)}.
     """
     native.py_binary(
         name = name,
         srcs = ["//tools/bazel/deb:lock.py"],
         main = "//tools/bazel/deb:lock.py",
-        args = ["$(rootpath %s)" % config, "$(rootpath %s)" % lock],
-        data = [config, lock],
+        args = ["$(rootpath %s)" % config],
+        data = [config] + locks.values(),
         deps = ["//tools/bazel/deb:control"],
     )
+    args = ["$(rootpath %s)" % config]
+    for arch in sorted(locks):
+        args += ["--arch", arch, "$(rootpath %s)" % locks[arch], "$(rootpaths %s)" % packages[arch]]
     native.py_test(
         name = name + "_test",
         srcs = ["//tools/bazel/deb:lock_test.py"],
         main = "//tools/bazel/deb:lock_test.py",
-        args = ["$(rootpath %s)" % config, "$(rootpath %s)" % lock, "$(rootpaths %s)" % packages],
-        data = [config, lock, packages],
+        args = args,
+        data = [config] + locks.values() + packages.values(),
         deps = ["//tools/bazel/deb:lock_lib"],
     )
 

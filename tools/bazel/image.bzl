@@ -111,6 +111,25 @@ def _longest_first(root):
 def _by_path(entry):
     return entry["path"]
 
+PyImagePackagesInfo = provider(
+    doc = "The wheels a py_image_layer ships, for the image's SBOM.",
+    fields = {
+        "manifest": "JSON File: {platform, wheels: [{name, version}]}",
+        "platform": "the wheel platform, e.g. linux_aarch64; empty for the build machine's",
+    },
+)
+
+def _platform_packages(ctx):
+    """{package directory name: its `:files` target} of the `wheels` attribute."""
+    return {t.label.package: t for t in ctx.attr.wheels}
+
+def _dist_version(relative):
+    """`sanic-23.12.1.dist-info/METADATA` → "23.12.1"; None for other paths."""
+    top = relative.split("/")[0]
+    if not top.endswith(".dist-info"):
+        return None
+    return top[:-len(".dist-info")].rsplit("-", 1)[1]
+
 def _py_image_layer_impl(ctx):
     binary = ctx.attr.binary
     runtime = ctx.toolchains[_PY_TOOLCHAIN].py3_runtime
@@ -128,6 +147,11 @@ def _py_image_layer_impl(ctx):
     site_packages = ctx.attr.site_packages.rstrip("/")
     layers = {"app": [], "packages": []}
     inputs = {"app": [], "packages": []}
+
+    # With `wheels`, the binary's wheels only say which packages (and versions)
+    # the image needs; their files come from the platform's repository.
+    swap = bool(ctx.attr.wheels)
+    needed = {}
     for f in binary[DefaultInfo].default_runfiles.files.to_list():
         if f in skip:
             continue
@@ -142,21 +166,63 @@ def _py_image_layer_impl(ctx):
             continue
         relative = path[len(root) + 1:]
         if f.short_path.startswith("../"):
+            package = root.split("/")[1] if root.count("/") >= 2 else root
+            version = _dist_version(relative)
+            if version or package not in needed:
+                needed[package] = version or needed.get(package)
+            if swap:
+                continue
             kind, dest = "packages", site_packages + "/" + relative
         else:
             kind, dest = "app", app_root + "/" + relative
         layers[kind].append(dict(file_ref(f), path = dest))
         inputs[kind].append(f)
 
+    missing = []
+    shipped = []
+    available = _platform_packages(ctx)
+    for package in sorted(needed):
+        if not swap:
+            shipped.append({"name": package, "version": needed[package]})
+            continue
+        if package not in available:
+            missing.append("%s %s" % (package, needed[package]))
+            continue
+        version = None
+        for f in available[package].files.to_list():
+            marker = "/site-packages/"
+            relative = f.short_path[f.short_path.index(marker) + len(marker):]
+            version = version or _dist_version(relative)
+            layers["packages"].append(dict(file_ref(f), path = site_packages + "/" + relative))
+            inputs["packages"].append(f)
+        shipped.append({"name": package, "version": version})
+        if version != needed[package]:
+            missing.append("%s %s (%s pins %s)" % (package, needed[package], ctx.attr.platform, version))
+
     outs = []
     recipes = []
     for kind in ("packages", "app"):
         out = ctx.actions.declare_file("%s_%s.tar.gz" % (ctx.label.name, kind))
         spec = {"files": sorted(layers[kind], key = _by_path)}
+        if kind == "packages" and missing:
+            # The layer tool fails with this (see layer.py): a build error naming them.
+            spec["missing_wheels"] = {
+                "lock": ctx.attr.wheels_lock,
+                "packages": missing,
+                "platform": ctx.attr.platform,
+                "target": str(ctx.label),
+            }
         recipes.append(layer_recipe(ctx, spec, out, depset(inputs[kind])))
         outs.append(out)
+    manifest = ctx.actions.declare_file(ctx.label.name + "_packages.json")
+    ctx.actions.write(manifest, json.encode({
+        "platform": ctx.attr.platform,
+        "wheels": shipped,
+    }))
     return [
         DefaultInfo(files = depset(outs)),
+        OutputGroupInfo(packages = depset([manifest])),
+        PyImagePackagesInfo(manifest = manifest, platform = ctx.attr.platform),
         OciRecipeInfo(
             recipes = depset(transitive = [r.recipes for r in recipes]),
             files = depset(transitive = [r.files for r in recipes]),
@@ -174,12 +240,21 @@ py_image_layer = rule(
     (from `imports = ["."]` in libs/proto) `syncbridge.session.v1`.
     The interpreter and the py_binary launcher are left out: the image runs
     `python3.11 -m <main module>` itself.
+
+    For another platform, `wheels` names that platform's packages (the
+    `all_files` of its pip_parse repository, e.g. @pip_linux_aarch64): the
+    binary's wheels then only say which packages at which versions, and their
+    files come from there. A package the platform has no wheel of (or pins at
+    another version) fails the build, naming it, `platform` and `wheels_lock`.
     """,
     attrs = dict({
         "binary": attr.label(mandatory = True, providers = [PyInfo]),
+        "platform": attr.string(doc = "The wheels' platform, e.g. linux_aarch64."),
         "root": attr.string(default = "/app"),
         # Debian's python3.11 puts this directory on sys.path (site.py).
         "site_packages": attr.string(default = "/usr/local/lib/python3.11/dist-packages"),
+        "wheels": attr.label_list(doc = "Each package's `:files` of the platform's repository."),
+        "wheels_lock": attr.string(doc = "The platform's lock, named in errors."),
     }, **LAYER_TOOL),
     toolchains = [_PY_TOOLCHAIN],
 )

@@ -6,6 +6,8 @@ attribute names so that moving to it later is a change of load() lines.
 - `oci_image`: an OCI image layout directory `<name>` plus `<name>.digest`
   (`sha256:…` of the manifest, for promotion), from an optional `base`
   oci_image and layer `tars` (py_image_layer, image_layer, deb_layer).
+- `oci_image_index`: one OCI index of per-platform `images` (each an
+  oci_image), `<name>` plus `<name>.digest`: the index's, what is deployed.
 - `oci_load`: `bazel run` loads the image into podman under `repo_tags`.
 - `oci_push`: `bazel run` pushes to `repository` by digest, then tags it with
   `remote_tags`; `-- --repository R` and `-- --tag T` override.
@@ -96,8 +98,11 @@ def _oci_image_impl(ctx):
         "tool": "image",
     })
     return [
-        # runfiles too: a test's `data` then carries the layout (a tree artifact).
-        DefaultInfo(files = depset([layout, digest]), runfiles = ctx.runfiles(files = [layout, digest])),
+        # As runfiles too, so a test's `data` sees the image.
+        DefaultInfo(
+            files = depset([layout, digest]),
+            runfiles = ctx.runfiles(files = [layout, digest]),
+        ),
         OciImageInfo(digest = digest, layout = layout),
         OciRecipeInfo(
             recipes = depset([recipe], transitive = [r.recipes for r in recipes]),
@@ -141,6 +146,60 @@ oci_image = rule(
             cfg = "exec",
         ),
     }, **_STAMP_ATTRS),
+    outputs = {"digest": "%{name}.digest"},
+)
+
+def _oci_image_index_impl(ctx):
+    layout = ctx.actions.declare_directory(ctx.label.name)
+    digest = ctx.outputs.digest
+    spec_file = ctx.actions.declare_file(ctx.label.name + ".spec.json")
+    images = [image[OciImageInfo].layout for image in ctx.attr.images]
+    ctx.actions.write(spec_file, json.encode({"images": [file_ref(f) for f in images]}))
+    ctx.actions.run(
+        executable = ctx.executable._index_tool,
+        arguments = [spec_file.path, layout.path, digest.path],
+        inputs = [spec_file] + images,
+        outputs = [layout, digest],
+        mnemonic = "OciImageIndex",
+        progress_message = "Assembling image index %s" % ctx.label,
+    )
+    recipe = json.encode({
+        "digest": digest.short_path,
+        "out": layout.short_path,
+        "spec": spec_file.short_path,
+        "stamped": False,
+        "tool": "index",
+    })
+    recipes = [image[OciRecipeInfo] for image in ctx.attr.images]
+    return [
+        # As runfiles too, so a test's `data` sees the image.
+        DefaultInfo(
+            files = depset([layout, digest]),
+            runfiles = ctx.runfiles(files = [layout, digest]),
+        ),
+        OciImageInfo(digest = digest, layout = layout),
+        OciRecipeInfo(
+            recipes = depset([recipe], transitive = [r.recipes for r in recipes]),
+            files = depset([spec_file], transitive = [r.files for r in recipes]),
+        ),
+    ]
+
+oci_image_index = rule(
+    implementation = _oci_image_index_impl,
+    doc = """An OCI image index of `images`, one per platform (os/architecture of each config).
+
+    The layout's index.json names the index itself, so `skopeo copy --all`
+    of it (oci_push) carries every platform's manifest and blobs;
+    `<name>.digest` is the index's digest. Two images of one platform fail.
+    """,
+    attrs = {
+        "images": attr.label_list(mandatory = True, providers = [OciImageInfo, OciRecipeInfo]),
+        "_index_tool": attr.label(
+            default = "//tools/bazel/oci:index",
+            executable = True,
+            cfg = "exec",
+        ),
+    },
     outputs = {"digest": "%{name}.digest"},
 )
 
@@ -202,6 +261,9 @@ def _oci_push_impl(ctx):
 oci_push = rule(
     implementation = _oci_push_impl,
     doc = """`bazel run` pushes `image` to `repository` by digest, then adds `remote_tags`.
+
+    `image` is an oci_image or an oci_image_index; of an index, every
+    platform's manifest goes up too, each by its digest.
 
     `bazel run :push -- --repository 127.0.0.1:5000/x --tag v1` overrides
     the repository and replaces the tags. Loopback registries are spoken to

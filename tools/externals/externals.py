@@ -84,6 +84,12 @@ EXTERNALS: tuple[External, ...] = (
     External("/usr/bin/newuidmap", "apt", "uidmap", "podman's user namespaces"),
     External("/usr/bin/skopeo", "apt", "skopeo", "oci_load, oci_push, push_test"),
     External("/usr/bin/docker-registry", "apt", "docker-registry", "push_test's local registry"),
+    External(
+        "/usr/bin/qemu-aarch64-static",
+        "apt",
+        "qemu-user-static",
+        "tests/images runs the arm64 image's own Python under user-mode emulation",
+    ),
     External("/usr/bin/git", "apt", "git", "setup, the promotion tool"),
     External("/usr/bin/apt-get", "image", "apt", "setup; the .deb repository rule"),
     External("/usr/bin/apt-cache", "image", "apt", "the .deb lock resolves candidates"),

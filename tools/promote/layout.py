@@ -29,8 +29,12 @@ class Service:
 
     @property
     def digest_file(self) -> str:
-        """Output of `bazel build //<package>:image`, relative to the workspace."""
-        return f"bazel-bin/{self.package}/image.digest"
+        """Output of `bazel build //<package>:image_index`, relative to the workspace.
+
+        The index's digest (linux/amd64 and linux/arm64), so every node pool
+        pulls its own platform's image under the one digest an overlay pins.
+        """
+        return f"bazel-bin/{self.package}/image_index.digest"
 
     def overlay(self, env: str) -> str:
         """Repository-relative path of this service's kustomization for `env`."""

@@ -61,7 +61,7 @@ def parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="SERVICE=sha256:…",
-        help="digest per service (default: each service's bazel-bin/…/image.digest)",
+        help="digest per service (default: each service's bazel-bin/…/image_index.digest)",
     )
     r.add_argument("--service", action="append", choices=sorted(layout.SERVICES))
     r.add_argument("--source-commit", help="commit the images were built from (default HEAD)")

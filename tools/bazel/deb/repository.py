@@ -1,9 +1,10 @@
-"""Builds the @debian external repository from third_party/debian/packages.lock.
+"""Builds a @debian_<arch> external repository from third_party/debian/packages.<arch>.lock.
 
 Run by the deb_packages repository rule (tools/bazel/deb.bzl). `apt-get
-download name=version` fetches every locked package through the machine's
-configured apt sources; a package whose sha256 differs from the lock fails
-the fetch. Each one lands as `<name>.deb`; `:packages` lists them all.
+download name:arch=version` fetches every locked package through the
+machine's configured apt sources (a foreign architecture's too, once dpkg
+knows it: tools/setup adds arm64); a package whose sha256 differs from the
+lock fails the fetch. Each one lands as `<name>.deb`; `:packages` lists them all.
 """
 
 from __future__ import annotations
@@ -30,13 +31,13 @@ filegroup(
 """
 
 
-def read_lock(lock: Path) -> list[tuple[str, str, str]]:
-    """[(name, version, sha256)] in file order."""
+def read_lock(lock: Path) -> list[tuple[str, str, str, str]]:
+    """[(name, version, arch, sha256)] in file order (the format of tools/bazel/deb/lock.py)."""
     entries = []
     for line in lock.read_text().splitlines():
         if line.strip() and not line.startswith("#"):
-            name, version, digest = line.split()
-            entries.append((name, version, digest))
+            name, version, arch, digest = line.split()
+            entries.append((name, version, arch, digest))
     return entries
 
 
@@ -48,10 +49,10 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def downloaded_name(name: str, version: str, directory: Path) -> Path:
+def downloaded_name(name: str, version: str, arch: str, directory: Path) -> Path:
     """The file apt-get names `<name>_<version, ':' escaped>_<arch>.deb`."""
     quoted = version.replace(":", "%3a")
-    matches = sorted(directory.glob(f"{name}_{quoted}_*.deb"))
+    matches = sorted(directory.glob(f"{name}_{quoted}_{arch}.deb"))
     if len(matches) != 1:
         raise SystemExit(f"apt-get did not download {name}={version} (found {matches})")
     return matches[0]
@@ -63,7 +64,12 @@ def main() -> int:
     downloads = repo / "_downloads"
     downloads.mkdir()
     result = subprocess.run(
-        [APT_GET, "download", "-q", *(f"{name}={version}" for name, version, _ in entries)],
+        [
+            APT_GET,
+            "download",
+            "-q",
+            *(f"{name}:{arch}={version}" for name, version, arch, _ in entries),
+        ],
         cwd=downloads,
         capture_output=True,
         text=True,
@@ -73,11 +79,11 @@ def main() -> int:
         raise SystemExit(
             f"apt-get download failed:\n{result.stdout}{result.stderr}\n"
             "If a version is no longer offered, `apt-get update`, then regenerate the lock: "
-            "bazel run //third_party/debian:lock"
+            "bazel run //third_party/debian:lock (a foreign architecture needs tools/setup first)"
         )
     debs = []
-    for name, version, expected in entries:
-        path = downloaded_name(name, version, downloads)
+    for name, version, arch, expected in entries:
+        path = downloaded_name(name, version, arch, downloads)
         actual = sha256(path)
         if actual != expected:
             raise SystemExit(f"{path.name}: sha256 {actual}, but the lock pins {expected}")

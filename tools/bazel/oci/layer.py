@@ -5,7 +5,9 @@ Usage: layer.py SPEC.json OUT.tar.gz
 The spec (written by the rules in tools/bazel/image.bzl and deb.bzl) lists:
 - `files`: {"path", "src", "mode"?, "uid"?, "gid"?}: a file's content at a path;
 - `dirs`: {"path", "mode", "uid", "gid"}; `symlinks`: {"path", "target"};
-- `debs`: Debian packages whose data.tar is merged in (see `deb` options).
+- `debs`: Debian packages whose data.tar is merged in (see `deb` options);
+- `missing_wheels`: {"target", "platform", "lock", "packages"}: packages an
+  image for another platform needs but has no wheel of: the layer is refused.
 
 Whatever the inputs' order, mtimes, owners or location, the output is the
 same bytes: entries sorted by path, mtime 0, numeric owners without names,
@@ -190,7 +192,20 @@ def add_ca_bundle(layer: Layer, bundle: str, source_dir: str) -> None:
     layer.add(Entry(bundle, tarfile.REGTYPE, 0o644, data=data, origin="ca bundle"))
 
 
+def refuse_missing_wheels(missing: dict[str, Any]) -> None:
+    """Stops the build, naming every package the platform has no (matching) wheel of."""
+    raise SystemExit(
+        f"{missing['target']}: no {missing['platform']} wheel for "
+        + ", ".join(missing["packages"])
+        + f" in {missing['lock'] or 'the platform lock'}. Pick versions that publish one "
+        "(bazel run //:requirements.update lists the gaps as `# no ... wheel:` lines), "
+        "or leave the package out of this image."
+    )
+
+
 def build(spec: dict[str, Any]) -> Layer:
+    if spec.get("missing_wheels"):
+        refuse_missing_wheels(spec["missing_wheels"])
     layer = Layer()
     deb_options = spec.get("deb", {})
     for deb in spec.get("debs", []):

@@ -75,3 +75,18 @@ def test_paths() -> None:
     assert usrmerge("library/x") == "library/x"
     with pytest.raises(SystemExit):
         normalize("usr/../../etc")
+
+
+def test_a_missing_platform_wheel_fails_naming_the_package() -> None:
+    missing = {
+        "lock": "//:requirements_lock_linux_aarch64.txt",
+        "packages": ["sdist-only 0.1"],
+        "platform": "linux_aarch64",
+        "target": "//services/x:image_linux_arm64_layers",
+    }
+    with pytest.raises(SystemExit) as failure:
+        build({"files": [], "missing_wheels": missing})
+    message = str(failure.value)
+    assert "no linux_aarch64 wheel for sdist-only 0.1" in message
+    assert "//services/x:image_linux_arm64_layers" in message
+    assert "requirements_lock_linux_aarch64.txt" in message

@@ -4,9 +4,12 @@ Usage: push.py LAYOUT --digest-file F [--repository R]... [--default-tag T]... [
 
 The last --repository wins, so `bazel run :push -- --repository R` overrides
 the BUILD file's. Tags: --tag replaces the BUILD file's --default-tag list.
-The manifest goes up as `R@sha256:...` first, so what is promoted is exactly
-the digest the build computed; tags then point at that digest. skopeo does
-the transfer (its usual auth files apply); loopback registries get plain HTTP.
+The manifest (or index) goes up as `R@sha256:...` first, so what is promoted
+is exactly the digest the build computed; tags then point at that digest.
+skopeo does the transfer with `--all`: of an index, every platform's manifest
+and blobs go up too, each under its own digest, and a tag names the index,
+not the pushing machine's platform. Its usual auth files apply; loopback
+registries get plain HTTP.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ def is_loopback(repository: str) -> bool:
 def copy(source: str, destination: str, plain_http: bool) -> None:
     flags = ["--src-tls-verify=false", "--dest-tls-verify=false"] if plain_http else []
     subprocess.run(
-        [SKOPEO, "copy", "--quiet", "--preserve-digests", *flags, source, destination],
+        [SKOPEO, "copy", "--quiet", "--all", "--preserve-digests", *flags, source, destination],
         check=True,
     )
 

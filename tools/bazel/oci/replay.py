@@ -115,7 +115,7 @@ class Replay:
         out = step / Path(recipe["out"]).name
         argv = ["/usr/bin/python3.11", "-S", "-s", "-m", f"tools.bazel.oci.{recipe['tool']}"]
         argv += [str(spec_path), str(out)]
-        if recipe["tool"] == "image":
+        if recipe["tool"] in ("image", "index"):
             out.mkdir()
             argv.append(str(step / "digest"))
             self.produced[recipe["digest"]] = step / "digest"
