@@ -98,6 +98,19 @@ EXTERNALS: tuple[External, ...] = (
     External(".tools/bin/buildifier", "go", "buildifier", "//:buildifier_test"),
     External("/usr/bin/shellcheck", "apt", "shellcheck", "actionlint checks run: scripts"),
     External(".tools/bin/actionlint", "go", "actionlint", "//.github/workflows:actionlint_test"),
+    # The local cluster (tools/cluster): built by tools/cluster/build_tools.sh.
+    External(".tools/bin/etcd", "go", "etcd", "tools/cluster: the API server's store"),
+    External(".tools/bin/kube-apiserver", "go", "kube-apiserver", "tools/cluster"),
+    External(
+        ".tools/bin/kube-controller-manager", "go", "kube-controller-manager", "tools/cluster"
+    ),
+    External(".tools/bin/kube-scheduler", "go", "kube-scheduler", "tools/cluster"),
+    External(".tools/bin/kubectl", "go", "kubectl", "tools/cluster and its tests"),
+    External("/usr/bin/openssl", "image", "openssl", "tools/cluster: the cluster's certificates"),
+    External(
+        "/usr/lib/git-core/git-http-backend", "apt", "git", "tools/cluster: serves the git repo"
+    ),
+    External("/usr/sbin/ip", "image", "iproute2", "tools/cluster: its network namespace"),
 )
 
 # `name=version` or `name` items of the bash array `apt_packages=( ... )`.
@@ -121,6 +134,18 @@ def setup_apt_packages(setup_text: str) -> set[str]:
 def setup_go_tools(setup_text: str) -> set[str]:
     """Tool names tools/setup builds into .tools/bin (its `go_tools` array)."""
     return set(_GO_ITEM.findall(setup_text))
+
+
+# `"name|module|package|ldflags"` items of tools/cluster/build_tools.sh's `targets`.
+_CLUSTER_ITEM = re.compile(r'^\s*"([\w.-]+)\|[\w.-]+\|[^|"]+\|[^"]*"', re.M)
+CLUSTER_BUILD = "tools/cluster/build_tools.sh"
+
+
+def cluster_tools(setup_text: str, build_text: str) -> set[str]:
+    """Binaries tools/cluster/build_tools.sh builds, when tools/setup calls it."""
+    if CLUSTER_BUILD not in setup_text:
+        return set()
+    return set(_CLUSTER_ITEM.findall(build_text))
 
 
 # Absolute paths to programs, as code names them: "/usr/bin/x", Path("/usr/sbin/x").
