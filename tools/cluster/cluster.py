@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -91,6 +93,11 @@ class Cluster:
             raise ClusterError(f"a cluster is running on {self.layout.state}: `down` it first")
         for directory in (self.layout.logs, self.layout.pids, self.layout.argocd_home / "tmp"):
             directory.mkdir(parents=True, exist_ok=True)
+        if workloads and self.kinds is not None:  # Argo CD's own, whatever the caller uses
+            self.kinds = self.kinds | {
+                ("argoproj.io", "Application"),
+                ("argoproj.io", "AppProject"),
+            }
         netns.create(self.layout.netns)
         try:
             self._control_plane()
@@ -131,6 +138,8 @@ class Cluster:
         wait_for(f"{name} on port {port}", probe, timeout, every=0.2)
 
     def _control_plane(self) -> None:
+        # Every `up` is a new cluster: a previous run's store would hold its objects.
+        shutil.rmtree(self.layout.etcd_data, ignore_errors=True)
         pki = certs.make(self.layout.pki, HOST, commands.SERVICE_IP, GIT_HOST)
         server = f"https://{HOST}:{self.ports.apiserver}"
         self.layout.kubeconfig.write_text(commands.kubeconfig(pki, server))
@@ -171,7 +180,9 @@ class Cluster:
     def _nodes_and_argocd_config(self) -> None:
         kube = self.kube
         kube.apply(nodes.manifest())
-        self._start(commands.kwok(self.tools, self.layout, self.ports, STAGES))
+        stages = self.layout.state / "kwok-stages.yaml"
+        stages.write_text(stages_for(STAGES.read_text(), self.kinds))
+        self._start(commands.kwok(self.tools, self.layout, self.ports, stages))
         want = len(nodes.ZONES) * nodes.PER_ZONE
 
         def ready_nodes() -> int | None:
@@ -289,6 +300,22 @@ DEFAULT_PROJECT = {
         "clusterResourceWhitelist": [{"group": "*", "kind": "*"}],
     },
 }
+
+
+_STAGE_REF = re.compile(r"^    apiGroup: ([\w.-]+)/\w+\n    kind: (\w+)$", re.M)
+
+
+def stages_for(text: str, kinds: set[tuple[str, str]] | None) -> str:
+    """The Stages of `text` whose kind the cluster serves: kwok exits on any other."""
+    kept = []
+    for doc in text.split("\n---\n"):
+        ref = _STAGE_REF.search(doc)
+        if ref is None:
+            continue
+        group, kind = ref.groups()
+        if kinds is None or group.endswith("k8s.io") or (group, kind) in kinds:
+            kept.append(doc.strip() + "\n")
+    return "---\n".join(kept)
 
 
 def _git(*args: str) -> None:

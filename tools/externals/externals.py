@@ -98,7 +98,7 @@ EXTERNALS: tuple[External, ...] = (
     External(".tools/bin/buildifier", "go", "buildifier", "//:buildifier_test"),
     External("/usr/bin/shellcheck", "apt", "shellcheck", "actionlint checks run: scripts"),
     External(".tools/bin/actionlint", "go", "actionlint", "//.github/workflows:actionlint_test"),
-    # The local cluster (tools/cluster): built by tools/cluster/build_tools.sh.
+    # The local cluster (tools/cluster): built by tools/cluster/build_tools.sh, kwok by setup.
     External(".tools/bin/etcd", "go", "etcd", "tools/cluster: the API server's store"),
     External(".tools/bin/kube-apiserver", "go", "kube-apiserver", "tools/cluster"),
     External(
@@ -106,6 +106,7 @@ EXTERNALS: tuple[External, ...] = (
     ),
     External(".tools/bin/kube-scheduler", "go", "kube-scheduler", "tools/cluster"),
     External(".tools/bin/kubectl", "go", "kubectl", "tools/cluster and its tests"),
+    External(".tools/bin/kwok", "go", "kwok", "tools/cluster: fake nodes run the pods"),
     External("/usr/bin/openssl", "image", "openssl", "tools/cluster: the cluster's certificates"),
     External(
         "/usr/lib/git-core/git-http-backend", "apt", "git", "tools/cluster: serves the git repo"
