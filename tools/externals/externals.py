@@ -107,6 +107,11 @@ EXTERNALS: tuple[External, ...] = (
     External(".tools/bin/kube-scheduler", "go", "kube-scheduler", "tools/cluster"),
     External(".tools/bin/kubectl", "go", "kubectl", "tools/cluster and its tests"),
     External(".tools/bin/kwok", "go", "kwok", "tools/cluster: fake nodes run the pods"),
+    External(".tools/bin/argocd", "go", "argocd", "tools/cluster: Argo CD (multi-call)"),
+    External(
+        ".tools/bin/argocd-application-controller", "go", "argocd", "tools/cluster: Argo CD syncs"
+    ),
+    External(".tools/bin/argocd-repo-server", "go", "argocd", "tools/cluster: Argo CD renders"),
     External("/usr/bin/openssl", "image", "openssl", "tools/cluster: the cluster's certificates"),
     External(
         "/usr/lib/git-core/git-http-backend", "apt", "git", "tools/cluster: serves the git repo"
