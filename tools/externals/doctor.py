@@ -24,7 +24,14 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `tools.externals` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tools.externals.externals import EXTERNALS, External, setup_apt_packages, setup_go_tools
+from tools.externals.externals import (
+    CLUSTER_BUILD,
+    EXTERNALS,
+    External,
+    cluster_tools,
+    setup_apt_packages,
+    setup_go_tools,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 DPKG_QUERY = "/usr/bin/dpkg-query"
@@ -58,7 +65,10 @@ def owner(path: Path) -> str | None:
 def problems(externals: tuple[External, ...], setup_text: str, repo: Path) -> list[str]:
     """What is wrong with each external on this machine; empty when all is well."""
     apt = setup_apt_packages(setup_text)
-    go = setup_go_tools(setup_text)
+    build = repo / CLUSTER_BUILD
+    go = setup_go_tools(setup_text) | cluster_tools(
+        setup_text, build.read_text() if build.is_file() else ""
+    )
     found: list[str] = []
     for item in externals:
         path = repo / item.path if not item.path.startswith("/") else Path(item.path)

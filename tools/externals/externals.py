@@ -110,6 +110,25 @@ EXTERNALS: tuple[External, ...] = (
     External("/usr/bin/npm", "apt", "nodejs", "@npm: npm ci from package-lock.json"),
     External("/usr/bin/chromium", "apt", "chromium", "clients/web's browser tests"),
     External(".tools/bin/trivy", "go", "trivy", "tools/scan: secrets, misconfigurations, SBOMs"),
+    # The local cluster (tools/cluster): built by tools/cluster/build_tools.sh, kwok by setup.
+    External(".tools/bin/etcd", "go", "etcd", "tools/cluster: the API server's store"),
+    External(".tools/bin/kube-apiserver", "go", "kube-apiserver", "tools/cluster"),
+    External(
+        ".tools/bin/kube-controller-manager", "go", "kube-controller-manager", "tools/cluster"
+    ),
+    External(".tools/bin/kube-scheduler", "go", "kube-scheduler", "tools/cluster"),
+    External(".tools/bin/kubectl", "go", "kubectl", "tools/cluster and its tests"),
+    External(".tools/bin/kwok", "go", "kwok", "tools/cluster: fake nodes run the pods"),
+    External(".tools/bin/argocd", "go", "argocd", "tools/cluster: Argo CD (multi-call)"),
+    External(
+        ".tools/bin/argocd-application-controller", "go", "argocd", "tools/cluster: Argo CD syncs"
+    ),
+    External(".tools/bin/argocd-repo-server", "go", "argocd", "tools/cluster: Argo CD renders"),
+    External("/usr/bin/openssl", "image", "openssl", "tools/cluster: the cluster's certificates"),
+    External(
+        "/usr/lib/git-core/git-http-backend", "apt", "git", "tools/cluster: serves the git repo"
+    ),
+    External("/usr/sbin/ip", "image", "iproute2", "tools/cluster: its network namespace"),
 )
 
 # `name=version` or `name` items of the bash array `apt_packages=( ... )`.
@@ -133,6 +152,18 @@ def setup_apt_packages(setup_text: str) -> set[str]:
 def setup_go_tools(setup_text: str) -> set[str]:
     """Tool names tools/setup builds into .tools/bin (its `go_tools` array)."""
     return set(_GO_ITEM.findall(setup_text))
+
+
+# `"name|module|package|ldflags"` items of tools/cluster/build_tools.sh's `targets`.
+_CLUSTER_ITEM = re.compile(r'^\s*"([\w.-]+)\|[\w.-]+\|[^|"]+\|[^"]*"', re.M)
+CLUSTER_BUILD = "tools/cluster/build_tools.sh"
+
+
+def cluster_tools(setup_text: str, build_text: str) -> set[str]:
+    """Binaries tools/cluster/build_tools.sh builds, when tools/setup calls it."""
+    if CLUSTER_BUILD not in setup_text:
+        return set()
+    return set(_CLUSTER_ITEM.findall(build_text))
 
 
 # Absolute paths to programs, as code names them: "/usr/bin/x", Path("/usr/sbin/x").

@@ -11,6 +11,7 @@ from tools.externals import doctor
 from tools.externals.externals import (
     EXTERNALS,
     bare_programs,
+    cluster_tools,
     program_paths,
     setup_apt_packages,
     setup_go_tools,
@@ -37,6 +38,15 @@ def test_setup_arrays_parse() -> None:
     assert setup_go_tools(text) == {"kustomize"}
     with pytest.raises(ValueError, match="apt_packages"):
         setup_apt_packages("nothing here")
+
+
+def test_cluster_tools_count_only_when_setup_builds_them() -> None:
+    build = (
+        'targets=(\n  "etcd|etcd|go.etcd.io/etcd/server/v3|"\n'
+        '  "kubectl|kubernetes|k8s.io/x|-X a=b"\n)\n'
+    )
+    assert cluster_tools('"$repo/tools/cluster/build_tools.sh"\n', build) == {"etcd", "kubectl"}
+    assert cluster_tools("no call here", build) == set()
 
 
 def test_scanners_find_paths_and_bare_names() -> None:
