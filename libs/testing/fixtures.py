@@ -41,7 +41,8 @@ from tools.servers import servers as _servers
 from tools.servers.servers import Config
 
 REDIS_COUNTER_KEY = "syncbridge:testing:last-db"
-THROWAWAY_ROOT = _servers.STATE_DIR.with_name(_servers.STATE_DIR.name + "-tests")
+_SHARED_STATE = _servers.default_config().state_dir
+THROWAWAY_ROOT = _SHARED_STATE.with_name(_SHARED_STATE.name + "-tests")
 
 
 def under_bazel_test() -> bool:
@@ -51,7 +52,7 @@ def under_bazel_test() -> bool:
 
 def ensure_running(*names: str, config: Config | None = None) -> None:
     """Starts whichever of the named servers (all if none) does not answer."""
-    config = config or _servers.CONFIG
+    config = config or _servers.default_config()
     missing = [n for n in names or _servers.NAMES if not _servers.is_running(n, config=config)]
     if missing:
         _servers.start(missing, config=config)
@@ -113,7 +114,7 @@ def server_config(request: pytest.FixtureRequest, throwaway_servers: ThrowawaySe
     """The servers this test talks to: shared if they answer (or can be started), else throwaway."""
     if "servers" in request.fixturenames:
         return throwaway_servers.config()
-    shared = _servers.CONFIG
+    shared = _servers.default_config()
     if all(_servers.is_running(name, config=shared) for name in _servers.NAMES):
         return shared
     return throwaway_servers.config() if under_bazel_test() else shared

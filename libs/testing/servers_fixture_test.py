@@ -33,7 +33,8 @@ async def _publish_confirmed(amqp_url: str, body: bytes) -> None:
 async def test_rabbitmq_restart_keeps_vhost_and_persistent_messages(
     servers: ServerControl, amqp_url: str
 ) -> None:
-    assert servers.config.amqp_port != servers_module.AMQP_PORT  # not the shared server
+    # Not the shared server:
+    assert servers.config.amqp_port != servers_module.default_config().amqp_port
     await _publish_confirmed(amqp_url, b"before")
     servers.restart("rabbitmq")
     assert servers.is_running("rabbitmq")

@@ -120,11 +120,11 @@ def _free_port() -> int:
 
 
 async def _reset_database() -> str:
-    admin = await asyncpg.connect(servers.POSTGRES_DSN)
+    admin = await asyncpg.connect(servers.default_config().postgres_dsn)
     await admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
     await admin.execute(f"CREATE DATABASE {BENCH_DB}")
     await admin.close()
-    return str(servers.POSTGRES_DSN).rsplit("/", 1)[0] + "/" + BENCH_DB
+    return servers.default_config().postgres_dsn.rsplit("/", 1)[0] + "/" + BENCH_DB
 
 
 def _binary(name: str) -> Path:
@@ -137,10 +137,11 @@ def _start(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 def _env(dsn: str, port: int, relay_in_process: bool) -> dict[str, str]:
+    redis_base = servers.default_config().redis_url.rsplit("/", 1)[0]
     return {
         **os.environ,
         "SYNCBRIDGE_CORE_PG_DSN": dsn,
-        "SYNCBRIDGE_CORE_REDIS_URL": f"{servers.REDIS_URL.rsplit('/', 1)[0]}/{BENCH_REDIS_DB}",
+        "SYNCBRIDGE_CORE_REDIS_URL": f"{redis_base}/{BENCH_REDIS_DB}",
         "SYNCBRIDGE_CORE_GRPC_PORT": str(port),
         "SYNCBRIDGE_CORE_METRICS_PORT": "0",
         "SYNCBRIDGE_CORE_RELAY_METRICS_PORT": "0",

@@ -106,13 +106,13 @@ async def backends() -> AsyncIterator[tuple[str, str, str]]:
         {"configure": ".*", "write": ".*", "read": ".*"},
     )
     servers.redis_command("FLUSHDB", db=redis_db)
-    host = servers.HOST
+    host, shared = servers.HOST, servers.default_config()
     try:
         yield (
-            f"postgresql://{servers.POSTGRES_USER}@{host}:{servers.POSTGRES_PORT}/{database}",
-            f"redis://{host}:{servers.REDIS_PORT}/{redis_db}",
+            f"postgresql://{servers.POSTGRES_USER}@{host}:{shared.postgres_port}/{database}",
+            f"redis://{host}:{shared.redis_port}/{redis_db}",
             f"amqp://{servers.RABBITMQ_USER}:{servers.RABBITMQ_PASSWORD}@{host}:"
-            f"{servers.AMQP_PORT}/{vhost}",
+            f"{shared.amqp_port}/{vhost}",
         )
     finally:
         servers.redis_command("FLUSHDB", db=redis_db)

@@ -1,7 +1,10 @@
 """One device's WebSocket: the I/O around the connection state machine, device to core.
 
 Which message may run when is connection_state.py (pure); what the connection
-may call is connection_host.py (a Protocol the Replica satisfies).
+may call is connection_host.py (a Protocol the Replica satisfies). Over 400
+lines for a reason: one class whose handlers share the connection's ordering
+lock and its single close path; the pure parts (phases, rate limit, delivery
+order, outbound queue, wire format) are modules of their own.
 
 Three tasks per connection: the reader (handles one message at a time, in
 order, so a device's updates reach core in the order it sent them), the

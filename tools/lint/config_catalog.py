@@ -77,7 +77,7 @@ PROCESSES = (
 def tool_variables() -> list[ToolVariable]:
     """The developer tools' variables, defaults taken from the tools' own code."""
     defaults = servers.Config()
-    reader = "tools/servers/servers.py"
+    reader = "tools/servers/config.py"
     return [
         ToolVariable(
             "SYNCBRIDGE_STATE_DIR",

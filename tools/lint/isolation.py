@@ -31,9 +31,10 @@ _ADDRESS = re.compile(_HOST + r":(\d+)\b")
 _HOSTS = frozenset({"127.0.0.1", "localhost", "0.0.0.0", "::1", "::"})  # noqa: S104 - names, not binds
 _PORT_NAME = re.compile(r"(?:^|_)port$", re.IGNORECASE)
 _FIXED_PATH = re.compile(r"(?:^|[\s=:'\"])(/var/tmp\b|/tmp/|~/|\$HOME\b)|/\.config/")
-# Module constants that name the shared servers or the developer's own files.
+# Module constants (and tools/servers' default_config) that name the shared servers
+# or the developer's own files.
 _SHARED_NAMES = frozenset(
-    {"CONFIG", "STATE_DIR", "DEFAULT_STATE_DIR", "DEV_KEY_DIR", "DEFAULT_DIR"}
+    {"CONFIG", "STATE_DIR", "DEFAULT_STATE_DIR", "DEV_KEY_DIR", "DEFAULT_DIR", "default_config"}
 )
 _TEST_NAMES = frozenset({"conftest.py", "harness.py", "testing.py"})
 

@@ -15,7 +15,8 @@ import pytest
 from tools.servers import servers
 from tools.servers.servers import Config
 
-STATE_ROOT = servers.STATE_DIR.with_name(servers.STATE_DIR.name + "-tests")
+_SHARED_STATE = servers.default_config().state_dir
+STATE_ROOT = _SHARED_STATE.with_name(_SHARED_STATE.name + "-tests")
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -117,3 +120,52 @@ def test_nothing_listening_means_not_running(tmp_path: Path) -> None:
 def test_cli_rejects_unknown_server(capsys: pytest.CaptureFixture[str]) -> None:
     assert servers.main(["start", "mysql"]) == 1
     assert "unknown server 'mysql'" in capsys.readouterr().err
+
+
+def _python(code: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    root = Path(__file__).resolve().parents[2]
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={"PATH": "/bin:/usr/bin", "PYTHONPATH": str(root), **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_importing_reads_no_configuration(tmp_path: Path) -> None:
+    """A bad variable fails where the configuration is asked for, not at import."""
+    done = _python(
+        "from tools.servers import servers\n"
+        "try:\n"
+        "    servers.default_config()\n"
+        "except servers.ServerError as error:\n"
+        "    print('refused:', error)\n",
+        {"SYNCBRIDGE_REDIS_PORT": "nope"},
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "refused: SYNCBRIDGE_REDIS_PORT must be a TCP port" in done.stdout
+
+
+def test_the_cli_names_a_bad_variable(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    monkeypatch.setenv("SYNCBRIDGE_STATE_DIR", "relative")
+    assert servers.main(["status"]) == 1
+    assert "SYNCBRIDGE_STATE_DIR must be an absolute path" in capsys.readouterr().err
+
+
+def test_the_script_runs_without_bazel_from_anywhere(tmp_path: Path) -> None:
+    script = Path(servers.__file__).resolve()
+    done = subprocess.run(
+        [sys.executable, str(script), "--help"],
+        env={"PATH": "/bin:/usr/bin"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "start" in done.stdout and "rabbitmq" in done.stdout
