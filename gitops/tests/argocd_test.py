@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from gitops.tests import waves
+from gitops.tests import projects, waves
 from tools.gitops import render
 
 GITOPS = Path(__file__).absolute().parents[1]
@@ -121,3 +121,51 @@ def test_a_missing_installer_is_caught(
     root = [o for o in copy.deepcopy(roots["dev"]) if o["metadata"]["name"] != "trust-manager"]
     problems = waves.check_order(root, _source_renderer(tree, kustomize))
     assert any("Bundle needs trust-manager, which this root lacks" in p for p in problems)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_object_is_permitted_by_its_project(
+    roots: dict[str, list[dict[str, Any]]], tree: Path, kustomize: Path, env: str
+) -> None:
+    assert projects.check(roots[env], _source_renderer(tree, kustomize)) == []
+
+
+def test_a_kind_the_root_project_does_not_allow_is_caught(
+    roots: dict[str, list[dict[str, Any]]], tree: Path, kustomize: Path
+) -> None:
+    root = copy.deepcopy(roots["staging"])
+    project = next(o for o in root if o["kind"] == "AppProject" and o["metadata"]["name"] == "root")
+    project["spec"]["namespaceResourceWhitelist"] = [
+        e for e in project["spec"]["namespaceResourceWhitelist"] if e["kind"] != "Secret"
+    ]
+    problems = projects.check(root, _source_renderer(tree, kustomize))
+    assert "root: Secret/repo-bitnamicharts: kind core/Secret is not permitted" in problems
+
+
+def test_a_destination_no_project_allows_is_caught(
+    roots: dict[str, list[dict[str, Any]]], tree: Path, kustomize: Path
+) -> None:
+    root = copy.deepcopy(roots["staging"])
+    del waves.applications(root)["namespaces"]["spec"]["destination"]["namespace"]
+    problems = projects.check(root, _source_renderer(tree, kustomize))
+    assert any(
+        p.startswith("namespaces: destination https://kubernetes.default.svc namespace ''")
+        for p in problems
+    ), problems
+
+
+def test_an_object_outside_the_projects_namespaces_is_caught(
+    roots: dict[str, list[dict[str, Any]]], tree: Path, kustomize: Path
+) -> None:
+    render = _source_renderer(tree, kustomize)
+
+    def moved(application: dict[str, Any]) -> list[dict[str, Any]] | None:
+        objects = copy.deepcopy(render(application))
+        if objects is not None and application["metadata"]["name"] == "ws-edge":
+            objects[0]["metadata"]["namespace"] = "kube-system"
+        return objects
+
+    problems = projects.check(roots["staging"], moved)
+    assert any(
+        p.startswith("ws-edge: ") and "'kube-system' is not permitted" in p for p in problems
+    )
