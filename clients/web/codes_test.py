@@ -1,4 +1,4 @@
-"""codes.mts agrees with the protocol's close-code table and with the Python client."""
+"""codes.mts agrees with the protocol's close-code table, libs/protocol and the Python client."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from libs.client import client as python_client
+from libs.protocol import codes, subprotocol
 
 CODES = (Path(__file__).parent / "codes.mts").read_text()
 README = Path("services/ws_edge/README.md").read_text()
@@ -41,7 +42,7 @@ def test_every_server_close_code_is_the_documented_one() -> None:
 def test_fatal_and_transient_sets_match_the_python_client() -> None:
     values = constants()
     fatal = {values[name] for name in names_in("FATAL_CLOSE_CODES")}
-    assert fatal == set(python_client.FATAL_CLOSE_CODES)
+    assert fatal == set(codes.FATAL_CLOSE_CODES)
     transient = {name.strip('"') for name in names_in("TRANSIENT_ERRORS")}
     assert transient == set(python_client.TRANSIENT_ERRORS)
     assert '"draining"' in CODES.split("TRANSIENT_REFUSALS", 1)[1]
@@ -49,4 +50,4 @@ def test_fatal_and_transient_sets_match_the_python_client() -> None:
 
 
 def test_the_subprotocol_is_the_python_clients() -> None:
-    assert f'APP_SUBPROTOCOL = "{python_client.APP_SUBPROTOCOL}"' in CODES
+    assert f'APP_SUBPROTOCOL = "{subprotocol.APP_SUBPROTOCOL}"' in CODES

@@ -28,6 +28,8 @@ PREFIX = "SYNCBRIDGE_"
 DEFAULTED: dict[str, dict[str, str]] = {
     "ws-edge": {
         "SYNCBRIDGE_EDGE_PORT_FILE": "tests only: the port is fixed (8080), nobody reads a file",
+        "SYNCBRIDGE_EDGE_DEMO_DIR": "the demo page is local only (tools/run-local): the image "
+        "carries no demo files and no cluster serves it, dev included",
     },
     "session-core": {},
     "outbox-relay": {

@@ -17,7 +17,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.typing import Subprotocol
 
-from libs.client.backoff import Backoff
+from libs.backoff.backoff import Backoff
 from libs.client.client import Ack, SyncClient
 
 pytestmark = pytest.mark.asyncio
