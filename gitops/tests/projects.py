@@ -79,8 +79,8 @@ def kind_permitted(project: Object, group: str, kind: str, namespaced: bool) -> 
 
 
 def check(
-    objects: Iterable[Object],
-    render_source: Callable[[Object], list[dict[str, Any]] | None],
+    objects: Iterable[dict[str, Any]],
+    render_source: Callable[[dict[str, Any]], list[dict[str, Any]] | None],
     root_project: str = "root",
 ) -> list[str]:
     """Refusals Argo CD would make for a cluster root's objects and each Application's.

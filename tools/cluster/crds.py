@@ -14,13 +14,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 from tools.kube_schemas import helm_metadata, yamlio
-from tools.kube_schemas.fetch import FetchError, download
+from tools.kube_schemas.fetch import FetchError, download, rebuild_stamped
 from tools.kube_schemas.lock import CrdSource, Lock, load
 
 REPO = Path(__file__).resolve().parents[2]
@@ -85,25 +84,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--lock", type=Path, default=LOCK)
     args = parser.parse_args(argv)
-    want = stamp(args.lock)
-    out: Path = args.out
-    if (out / "STAMP").is_file() and (out / "STAMP").read_text() == want:
-        print(f"cluster crds: {out} is up to date")
-        return 0
-    fresh = out.with_name(out.name + ".new")
-    shutil.rmtree(fresh, ignore_errors=True)
-    try:
-        report = build(load(args.lock), args.go, fresh)
-    except (FetchError, ValueError) as err:
-        shutil.rmtree(fresh, ignore_errors=True)
-        print(f"cluster crds: {err}", file=sys.stderr)
-        return 1
-    (fresh / "STAMP").write_text(want)
-    shutil.rmtree(out, ignore_errors=True)
-    fresh.rename(out)
-    for line in report:
-        print(f"cluster crds: {line}")
-    return 0
+    lock = load(args.lock)
+    return rebuild_stamped(
+        args.out, stamp(args.lock), lambda fresh: build(lock, args.go, fresh), "cluster crds"
+    )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,20 +103,30 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--lock", type=Path, default=REPO / "tools/kube_schemas/sources.lock")
     args = parser.parse_args(argv)
 
-    want = stamp(REPO)
-    out: Path = args.out
+    lock = load(args.lock)
+    return rebuild_stamped(
+        args.out, stamp(REPO), lambda fresh: build(lock, args.go, fresh), "kube_schemas"
+    )
+
+
+def rebuild_stamped(out: Path, want: str, make: Callable[[Path], list[str]], label: str) -> int:
+    """(Re)writes directory `out` with `make` unless its STAMP already says `want`.
+
+    `make` fills a fresh sibling directory and returns report lines; `out` is
+    replaced only once that succeeded, so a failed or interrupted run never
+    leaves a half-written directory that a later run would take as current.
+    """
     stamp_file = out / "STAMP"
     if stamp_file.is_file() and stamp_file.read_text() == want:
-        print(f"kube_schemas: {out} is up to date")
+        print(f"{label}: {out} is up to date")
         return 0
-
     fresh = out.with_name(out.name + ".new")
     shutil.rmtree(fresh, ignore_errors=True)
     try:
-        report = build(load(args.lock), args.go, fresh)
+        report = make(fresh)
     except (FetchError, ValueError) as err:
         shutil.rmtree(fresh, ignore_errors=True)
-        print(f"kube_schemas: {err}", file=sys.stderr)
+        print(f"{label}: {err}", file=sys.stderr)
         return 1
     (fresh / "STAMP").write_text(want)
     old = out.with_name(out.name + ".old")
@@ -125,7 +136,7 @@ def main(argv: list[str]) -> int:
     fresh.rename(out)
     shutil.rmtree(old, ignore_errors=True)
     for line in report:
-        print(f"kube_schemas: {line}")
+        print(f"{label}: {line}")
     return 0
 
 
