@@ -289,7 +289,13 @@ export class SyncClient {
 
   /** Drops the connection now, as a network loss would; the client reconnects and resumes. */
   drop(): void {
-    this.socket?.close(CLOSE_DROPPED, "dropped by the app");
+    // The connection is gone for the app at once, as after a lost network: an
+    // offline page's socket can sit in CLOSING for long, since its close
+    // handshake never crosses the network. Its own close event is then ignored.
+    const socket = this.socket;
+    if (socket === null) return;
+    socket.close(CLOSE_DROPPED, "dropped by the app");
+    this.detach(CLOSE_DROPPED, "dropped by the app");
   }
 
   // -- connection loop -----------------------------------------------------
@@ -336,14 +342,19 @@ export class SyncClient {
     };
     socket.onclose = (event) => {
       if (this.socket !== socket) return;
-      this.socket = null;
-      this.connected = false;
-      this.inFlight = null;
-      for (const waiter of this.waiting.values()) waiter.reject(new Error("connection lost"));
-      this.waiting.clear();
-      this.stats.closeCodes.push(event.code);
-      this.afterClose(event.code, event.reason);
+      this.detach(event.code, event.reason);
     };
+  }
+
+  /** The current socket is closed (or given up): fail what waits on it, then reconnect or stop. */
+  private detach(code: number, reason: string): void {
+    this.socket = null;
+    this.connected = false;
+    this.inFlight = null;
+    for (const waiter of this.waiting.values()) waiter.reject(new Error("connection lost"));
+    this.waiting.clear();
+    this.stats.closeCodes.push(code);
+    this.afterClose(code, reason);
   }
 
   private afterClose(code: number, reason: string): void {
