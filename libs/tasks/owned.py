@@ -6,13 +6,17 @@ may be collected mid-flight, and its exception is never seen (at best a
 holds an `OwnedTasks`: it keeps each task until it is done, logs a failure
 (with its traceback) on the owner's logger, and can cancel or wait for what
 is still running when the owner shuts down.
+
+An owner whose tasks must not fail quietly (a connection: a dead writer
+would leave it open but mute) passes `on_failure`, called once per failed
+task after the log line, to end itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -21,9 +25,16 @@ T = TypeVar("T")
 class OwnedTasks:
     """The background tasks of one owner (a client, a connection, a replica, a batcher)."""
 
-    def __init__(self, log: logging.Logger, owner: str) -> None:
+    def __init__(
+        self,
+        log: logging.Logger,
+        owner: str,
+        *,
+        on_failure: Callable[[asyncio.Task[Any], BaseException], None] | None = None,
+    ) -> None:
         self._log = log
         self._owner = owner
+        self._on_failure = on_failure
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def spawn(self, coro: Coroutine[Any, Any, T], *, name: str | None = None) -> asyncio.Task[T]:
@@ -44,6 +55,8 @@ class OwnedTasks:
                 extra={"owner": self._owner, "task": task.get_name(), "error": repr(error)},
                 exc_info=error,
             )
+            if self._on_failure is not None:
+                self._on_failure(task, error)
 
     def __len__(self) -> int:
         return len(self._tasks)

@@ -83,3 +83,21 @@ async def test_cancel_spares_the_task_named_to_keep() -> None:
     assert b.cancelled() and not a.done()
     await tasks.aclose()
     assert a.cancelled()
+
+
+async def test_on_failure_hears_of_each_failed_task_only() -> None:
+    failed: list[tuple[str, str]] = []
+    tasks = OwnedTasks(
+        log, "tester", on_failure=lambda task, error: failed.append((task.get_name(), str(error)))
+    )
+
+    async def boom() -> None:
+        raise ValueError("bad frame")
+
+    ok = tasks.spawn(asyncio.sleep(0), name="ok")
+    bad = tasks.spawn(boom(), name="bad")
+    cancelled = tasks.spawn(asyncio.sleep(60), name="cancelled")
+    cancelled.cancel()
+    await asyncio.gather(ok, bad, cancelled, return_exceptions=True)
+    await asyncio.sleep(0)
+    assert failed == [("bad", "bad frame")]
