@@ -37,7 +37,9 @@ class ErrorCode(StrEnum):
 
 
 ERROR_MEANINGS: dict[ErrorCode, str] = {
-    ErrorCode.MALFORMED_JSON: "the frame is not a JSON object (or is binary)",
+    ErrorCode.MALFORMED_JSON: "the frame is not a JSON object (or is binary), or holds what "
+    "JSON cannot carry back: NaN/Infinity, a number beyond a double, an unpaired surrogate "
+    "escape, nesting deeper than 64",
     ErrorCode.UNKNOWN_TYPE: "`type` names no client message",
     ErrorCode.MISSING_FIELD: "a required field is absent; `details.field` names it",
     ErrorCode.INVALID_FIELD: "a field has the wrong type or value; `details.field` names it",
@@ -50,7 +52,8 @@ ERROR_MEANINGS: dict[ErrorCode, str] = {
     "version, epoch and state",
     ErrorCode.LEASE_REQUIRED: "the update needs the active-device lease, held by another device",
     ErrorCode.EPOCH_MISMATCH: "`epoch` is not the session's: take the snapshot",
-    ErrorCode.TOO_LARGE: "state or patch above the size limit",
+    ErrorCode.TOO_LARGE: "state or patch above the size limit, or the session already has "
+    "the most devices attached (SYNCBRIDGE_CORE_MAX_SESSION_DEVICES)",
     ErrorCode.RATE_LIMITED: "message refused by the rate limit; `details.retry_after` seconds",
     ErrorCode.TOKEN_EXPIRING: "the token expired: send `refresh` within `details.grace_seconds`",
     ErrorCode.TOKEN_INVALID: "the `refresh` token does not verify; the old one stays in force",
@@ -67,6 +70,8 @@ class CloseCode(IntEnum):
 
     NORMAL = 1000
     GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    INVALID_PAYLOAD = 1007
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
     TOKEN_EXPIRED = 4001
@@ -83,8 +88,12 @@ CLOSE_MEANINGS: dict[CloseCode, str] = {
     CloseCode.NORMAL: "after `leave`: the device left; do not reconnect",
     CloseCode.GOING_AWAY: "replica draining (deploy): resume on any replica after a jittered "
     "backoff",
+    CloseCode.PROTOCOL_ERROR: "the peer broke RFC 6455 framing (unmasked frame, bad opcode, "
+    "continuation out of place)",
+    CloseCode.INVALID_PAYLOAD: "a text frame that is not UTF-8",
     CloseCode.MESSAGE_TOO_BIG: "a frame exceeded the maximum frame size",
-    CloseCode.INTERNAL_ERROR: "no pong to the server's ping in time (silent peer), or a bug",
+    CloseCode.INTERNAL_ERROR: "no pong to the server's ping in time (silent peer), or a "
+    "failure inside the connection (its reader, writer or another of its tasks): resume",
     CloseCode.TOKEN_EXPIRED: "the token expired and no `refresh` came within the grace period",
     CloseCode.REPLACED: "replaced by a newer connection of the same device; do not reconnect",
     CloseCode.SLOW_CONSUMER: "the device did not read fast enough; resume (nothing is lost)",

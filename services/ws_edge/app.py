@@ -18,7 +18,6 @@ from sanic import Request, Sanic
 from sanic.response import HTTPResponse, raw
 from sanic.response import json as json_response
 from sanic.server.async_server import AsyncioServer
-from sanic.server.protocols.websocket_protocol import WebSocketProtocol
 
 from libs.metrics.exposition import render
 from libs.protocol.codes import CloseCode, ErrorCode
@@ -27,26 +26,13 @@ from services.ws_edge import demo, http_api, openapi
 from services.ws_edge.config import EdgeConfig
 from services.ws_edge.connection import Connection
 from services.ws_edge.replica import Replica
+from services.ws_edge.socket_protocol import HEADER_TIMEOUT_KEY, EdgeWebSocketProtocol
 from services.ws_edge.upgrade import Accepted, Refusal, authorize
 
 log = logging.getLogger(__name__)
 
 CONNECT_PATH = "/session/connect"
 _touched_up = False
-
-
-class EdgeWebSocketProtocol(WebSocketProtocol):  # type: ignore[misc]
-    """Selects `syncbridge.v1` when the client offers subprotocols, none otherwise.
-
-    websockets refuses a client that offers no subprotocol to a server that
-    has some (HTTP 400), but native clients authenticate with the
-    Authorization header and need not offer any; browsers must offer
-    `syncbridge.v1` next to their `bearer.<token>` entry and get it echoed.
-    """
-
-    async def websocket_handshake(self, request: Request, subprotocols: Any = None) -> Any:
-        offered = request.headers.get("sec-websocket-protocol")
-        return await super().websocket_handshake(request, subprotocols if offered else None)
 
 
 def refusal_response(replica: Replica, refusal: Refusal) -> HTTPResponse:
@@ -70,6 +56,12 @@ def build_app(replica: Replica) -> Sanic[Any, Any]:
             "WEBSOCKET_PING_TIMEOUT": config.ping_timeout_seconds,
             "REQUEST_MAX_SIZE": config.max_frame_bytes * 4,
             "GRACEFUL_SHUTDOWN_TIMEOUT": 1.0,
+            # A request's head: a total deadline (socket_protocol.py); Sanic's own
+            # timeout, restarted by every byte, is the same figure and never the tighter.
+            HEADER_TIMEOUT_KEY: config.header_timeout_seconds,
+            "REQUEST_TIMEOUT": config.header_timeout_seconds,
+            # No request in progress (before the first, between keep-alive requests).
+            "KEEP_ALIVE_TIMEOUT": config.idle_timeout_seconds,
         }
     )
 
@@ -179,10 +171,16 @@ async def start(config: EdgeConfig) -> Running:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((config.host, config.port))
-    sock.listen(1024)
+    sock.listen(config.listen_backlog)
     sock.setblocking(False)
+    # `backlog` too: the event loop calls listen() again when it starts serving, with
+    # create_server's backlog (Sanic's default: 100), whatever the socket had.
     server = await app.create_server(
-        sock=sock, protocol=EdgeWebSocketProtocol, return_asyncio_server=True, access_log=False
+        sock=sock,
+        protocol=EdgeWebSocketProtocol,
+        backlog=config.listen_backlog,
+        return_asyncio_server=True,
+        access_log=False,
     )
     if server is None:
         raise RuntimeError("Sanic returned no server")

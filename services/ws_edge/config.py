@@ -24,6 +24,25 @@ class EdgeConfig:
 
     host: str = setting("SYNCBRIDGE_EDGE_HOST", "127.0.0.1", help="HTTP/WebSocket bind address")
     port: int = setting("SYNCBRIDGE_EDGE_PORT", 8080, min=0, max=65535, help="0 picks a free port")
+    listen_backlog: int = setting(
+        "SYNCBRIDGE_EDGE_LISTEN_BACKLOG",
+        1024,
+        min=1,
+        max=65535,
+        help="pending TCP connections the kernel queues (capped by net.core.somaxconn)",
+    )
+    header_timeout_seconds: float = setting(
+        "SYNCBRIDGE_EDGE_HEADER_TIMEOUT_SECONDS",
+        10.0,
+        min=0.05,
+        help="a request's headers (the upgrade) must be complete this long after its first byte",
+    )
+    idle_timeout_seconds: float = setting(
+        "SYNCBRIDGE_EDGE_IDLE_TIMEOUT_SECONDS",
+        30.0,
+        min=0.05,
+        help="an HTTP connection with no request in progress is closed after this",
+    )
     port_file: str = setting(
         "SYNCBRIDGE_EDGE_PORT_FILE", "", help="write the bound port here once serving"
     )
@@ -122,6 +141,12 @@ class EdgeConfig:
         256,
         min=1,
         help="messages queued per connection before it is dropped",
+    )
+    outbound_queue_bytes: int = setting(
+        "SYNCBRIDGE_EDGE_OUTBOUND_QUEUE_BYTES",
+        8 * 1024 * 1024,
+        min=1024,
+        help="bytes queued per connection before it is dropped (one larger frame goes alone)",
     )
     send_timeout_seconds: float = setting(
         "SYNCBRIDGE_EDGE_SEND_TIMEOUT_SECONDS",

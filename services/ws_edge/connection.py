@@ -8,9 +8,16 @@ order, outbound queue, wire format) are modules of their own.
 
 Three tasks per connection: the reader (handles one message at a time, in
 order, so a device's updates reach core in the order it sent them), the
-writer (outbound.py) and a token-expiry watch; presence heartbeats join once
-a session is open. Anything the server decides to end goes through `close`,
-which flushes what is queued, sends the close code and wakes `serve`.
+writer (outbound.py) and a token-expiry watch; presence heartbeats and the
+session's backfills join later. Anything the server decides to end goes
+through `close`, which flushes what is queued, sends the close code and
+wakes `serve`.
+
+No failure is silent: every task the connection owns is spawned through its
+watched `OwnedTasks`, so one that raises (a frame that cannot be sent, a
+bug) is logged, counted (`syncbridge_edge_connection_failures_total{task}`)
+and closes the connection with 1011; a reply that cannot be encoded does the
+same. Closes the WebSocket layer makes itself (1002, 1009) are counted too.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from typing import Any
 
 from sanic.exceptions import WebsocketClosed
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from libs.auth.claims import Claims
 from libs.auth.errors import AuthError
@@ -75,14 +83,19 @@ class Connection:
         self.connection_id = uuid.uuid4().hex[:12]
         self.user_id = claims.sub
         # Phase, device, session and close code: the pure state machine.
-        self._state = ConnectionState()
+        self._state = ConnectionState(time.monotonic() + self._config.hello_timeout_seconds)
         self._expires_at = float(claims.exp)
+        # Watched: a task of this connection that fails closes it (1011), see _task_failed.
+        self._tasks = OwnedTasks(log, "connection", on_failure=self._task_failed)
         self._outbound = Outbound(
             ws,
             capacity=self._config.outbound_queue,
+            max_bytes=self._config.outbound_queue_bytes,
             send_timeout=self._config.send_timeout_seconds,
             on_slow=self._slow_consumer,
             on_sent=self._sent,
+            spawn=lambda coro: self._tasks.spawn(coro, name="writer"),
+            gone=self._socket_gone,
         )
         self._limiter = MessageLimiter(
             self._config.rate_per_second,
@@ -98,7 +111,6 @@ class Connection:
         self._handling = asyncio.Lock()
         self._refreshed = asyncio.Event()
         self._done = asyncio.Event()
-        self._tasks = OwnedTasks(log, "connection")
         self._presence_task: asyncio.Task[None] | None = None
 
     @property
@@ -127,6 +139,7 @@ class Connection:
                 await self._cleanup()
 
     async def _cleanup(self) -> None:
+        self._count_socket_close()
         self._outbound.stop()
         self._tasks.cancel(keep=asyncio.current_task())
         self._detach_session(presence_leave=not self._replaced)
@@ -149,10 +162,21 @@ class Connection:
         if not self._state.close(code):
             return
         self._metrics.closes.labels(code=str(int(code))).inc()
+        await self._send_close(code, reason, flush_timeout, close_timeout)
+
+    async def _send_close(
+        self, code: CloseCode, reason: str, flush_timeout: float, close_timeout: float | None
+    ) -> None:
         if close_timeout is None:
             close_timeout = self._config.send_timeout_seconds
-        await self._outbound.flush(flush_timeout)
+        flushed = await self._outbound.flush(flush_timeout)
         self._outbound.stop()
+        if not flushed:
+            # A peer not reading (or a dead writer): Sanic's close() would wait for the
+            # socket to drain, and a close frame cut off there is lost for good. Written
+            # straight behind what the socket holds, it reaches a peer that reads again.
+            self._abort(code, reason, linger=close_timeout)
+            return
         try:
             await asyncio.wait_for(self._ws.close(code, reason), close_timeout)
         except Exception:
@@ -213,6 +237,48 @@ class Connection:
             )
         self._done.set()
 
+    # -- failures -----------------------------------------------------------
+
+    def _task_failed(self, task: asyncio.Task[Any], error: BaseException) -> None:
+        """A task of this connection raised (OwnedTasks logged it): count, close 1011."""
+        self._fail(task.get_name(), error, logged=True)
+
+    def _fail(self, where: str, error: BaseException, *, logged: bool = False) -> None:
+        self._metrics.connection_failures.labels(task=where).inc()
+        if not logged:
+            log.error(
+                "connection failed", extra={"task": where, "error": repr(error)}, exc_info=error
+            )
+        if not self._state.close(CloseCode.INTERNAL_ERROR):
+            return  # already closing: the close under way ends it
+        self._metrics.closes.labels(code=str(int(CloseCode.INTERNAL_ERROR))).inc()
+        # Owned by the replica, not by this connection: cleanup must not cancel it.
+        self._host.background(
+            self._send_close(CloseCode.INTERNAL_ERROR, "internal error", 1.0, None)
+        )
+
+    def _socket_gone(self) -> bool:
+        """The WebSocket is closing or closed (a send failing then is no fault)."""
+        if getattr(self._ws, "ws_proto", None) is None:
+            return True
+        transport = getattr(getattr(self._ws, "io_proto", None), "transport", None)
+        return (
+            self._ws.ws_proto.state is not State.OPEN
+            or transport is None
+            or (transport.is_closing())
+        )
+
+    def _count_socket_close(self) -> None:
+        """A close the WebSocket layer sent by itself (a frame over the size limit, broken
+        framing): the connection did not choose it, so it is logged and counted here."""
+        ws_proto = getattr(self._ws, "ws_proto", None)
+        sent = getattr(ws_proto, "close_sent", None)
+        if sent is None or getattr(ws_proto, "close_rcvd_then_sent", False):
+            return  # no close sent, or the peer's own close echoed
+        if self._state.close(sent.code):
+            log.info("closed by the WebSocket layer", extra={"code": sent.code})
+            self._metrics.closes.labels(code=str(sent.code)).inc()
+
     def _slow_consumer(self, reason: str) -> None:
         if not self._state.close(CloseCode.SLOW_CONSUMER):
             return
@@ -224,31 +290,27 @@ class Connection:
     # -- reading ------------------------------------------------------------
 
     async def _read_loop(self) -> None:
-        try:
-            while self.close_code is None:
-                timeout = self._state.recv_timeout(self._config.hello_timeout_seconds)
-                try:
-                    frame = await self._ws.recv(timeout)
-                except asyncio.CancelledError:
-                    # Sanic cancels recv() when the peer's close frame or EOF arrives.
-                    current = asyncio.current_task()
-                    if current is not None and current.cancelling():
-                        raise
-                    return
-                except (ConnectionClosed, WebsocketClosed):
-                    return
-                if frame is None:
-                    if not self.device_id:
-                        await self.close(CloseCode.HELLO_TIMEOUT, "no hello in time")
-                    continue
-                async with self._handling:
-                    if self.close_code is None:
-                        await self._handle(frame)
-        except Exception:
-            log.exception("connection failed")
-            await self.close(CloseCode.INTERNAL_ERROR, "internal error")
-        finally:
-            self._done.set()
+        """Reads until the peer or the server ends the connection. A failure in here
+        propagates: the watched task closes the connection 1011 (_task_failed)."""
+        while self.close_code is None:
+            try:
+                frame = await self._ws.recv(self._state.recv_timeout(time.monotonic()))
+            except asyncio.CancelledError:
+                # Sanic cancels recv() when the peer's close frame or EOF arrives.
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
+                break
+            except (ConnectionClosed, WebsocketClosed):
+                break
+            if frame is None:
+                if self._state.hello_overdue(time.monotonic()):
+                    await self.close(CloseCode.HELLO_TIMEOUT, "no hello in time")
+                continue
+            async with self._handling:
+                if self.close_code is None:
+                    await self._handle(frame)
+        self._done.set()
 
     async def _handle(self, frame: str | bytes) -> None:
         decision = self._limiter.check(time.monotonic())
@@ -266,6 +328,11 @@ class Connection:
             return
         try:
             message = protocol.parse(frame)
+        except protocol.NotText:
+            self._metrics.messages.labels(type="invalid", direction="in").inc()
+            log.info("text frame is not UTF-8")
+            await self.close(CloseCode.INVALID_PAYLOAD, "text frame is not UTF-8")
+            return
         except protocol.ProtocolError as problem:
             self._metrics.messages.labels(type="invalid", direction="in").inc()
             self._push_error(protocol.from_protocol_error(problem), problem.code)
@@ -380,6 +447,7 @@ class Connection:
             on_failure=self._delivery_failed,
             on_duplicate=self._metrics.duplicates.inc,
             emit_backfilled=self._emit_backfilled_change,
+            spawn=lambda coro: self._tasks.spawn(coro, name="backfill"),
         )
         self._state.attach(session_id)
         self._delivery = delivery
@@ -640,7 +708,13 @@ class Connection:
         self._push(message)
 
     def _push(self, message: protocol.Message, *, committed_at: float = 0.0) -> None:
-        self._outbound.push(Frame(protocol.encode(message), message["type"], committed_at))
+        """Queues `message`; never raises (fan-out calls it for every device in turn)."""
+        try:
+            text = protocol.encode(message)
+        except Exception as error:
+            self._fail("encode", error)
+            return
+        self._outbound.push(Frame(text, message["type"], committed_at))
 
     def _sent(self, frame: Frame) -> None:
         self._metrics.messages.labels(type=frame.label, direction="out").inc()

@@ -38,7 +38,10 @@ _OPENS_SESSION = (protocol.Open, protocol.Resume)
 class ConnectionState:
     """Phase of one connection; transitions are the methods, each checked."""
 
-    def __init__(self) -> None:
+    def __init__(self, hello_deadline: float = float("inf")) -> None:
+        # When `hello` is due (a monotonic time): one deadline for the whole greeting,
+        # so frames that are not `hello` (each refused) cannot push it back.
+        self.hello_deadline = hello_deadline
         self.device_id = ""
         self.session_id: str | None = None
         self.close_code: int | None = None
@@ -51,9 +54,16 @@ class ConnectionState:
             return Phase.GREETING
         return Phase.IN_SESSION if self.session_id is not None else Phase.READY
 
-    def recv_timeout(self, hello_timeout: float) -> float | None:
-        """How long the next read may wait: `hello` is due in time; afterwards, forever."""
-        return hello_timeout if self.phase is Phase.GREETING else None
+    def recv_timeout(self, now: float) -> float | None:
+        """How long the next read may wait: until the hello deadline; afterwards, forever
+        (a silent peer is found by the WebSocket pings, a live one may just listen)."""
+        if self.phase is not Phase.GREETING:
+            return None
+        return max(0.0, self.hello_deadline - now)
+
+    def hello_overdue(self, now: float) -> bool:
+        """Still greeting at or after the deadline: the connection closes 4408."""
+        return self.phase is Phase.GREETING and now >= self.hello_deadline
 
     def refusal(self, message: protocol.ClientMessage) -> Refusal | None:
         """None if `message` may run now; else the error that refuses it."""

@@ -79,9 +79,20 @@ def test_the_first_close_code_wins() -> None:
 
 
 def test_hello_is_due_in_time_only_while_greeting() -> None:
-    assert ConnectionState().recv_timeout(5.0) == 5.0
-    assert _in(Phase.READY).recv_timeout(5.0) is None
-    assert _in(Phase.IN_SESSION).recv_timeout(5.0) is None
+    assert ConnectionState(hello_deadline=105.0).recv_timeout(100.0) == 5.0
+    assert _in(Phase.READY).recv_timeout(100.0) is None
+    assert _in(Phase.IN_SESSION).recv_timeout(100.0) is None
+    assert not _in(Phase.READY).hello_overdue(1e12)
+
+
+def test_other_frames_do_not_push_the_hello_deadline_back() -> None:
+    state = ConnectionState(hello_deadline=10.0)
+    for now in (1.0, 4.0, 9.5):
+        assert state.refusal(OPEN) is not None  # refused, and the clock runs on
+        assert state.recv_timeout(now) == 10.0 - now
+        assert not state.hello_overdue(now)
+    assert state.recv_timeout(12.0) == 0.0
+    assert state.hello_overdue(10.0)
 
 
 def test_transitions_out_of_order_are_bugs() -> None:

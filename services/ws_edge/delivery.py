@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, TypeVar
 
 from libs.core_client.client import CoreError
 from libs.ordering.resume import Deliver, Duplicate, Sequencer
@@ -26,6 +26,11 @@ R = TypeVar("R")
 
 FetchSince = Callable[[int, int], Awaitable[session_pb2.ChangesSinceResponse]]
 FetchSnapshot = Callable[[], Awaitable[session_pb2.Session]]
+Spawn = Callable[[Coroutine[Any, Any, None]], "asyncio.Task[None]"]
+
+
+def _create_task(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    return asyncio.get_running_loop().create_task(coro)
 
 
 class Delivery:
@@ -45,6 +50,7 @@ class Delivery:
         max_stash: int = 1024,
         max_rounds: int = 3,
         retry_seconds: float = 0.5,
+        spawn: Spawn = _create_task,
     ) -> None:
         self.session_id = session_id
         self._emit_change = emit_change
@@ -59,6 +65,9 @@ class Delivery:
         self._max_stash = max_stash
         self._max_rounds = max_rounds
         self._retry_seconds = retry_seconds
+        # The connection passes its watched tasks: a backfill failing with anything but a
+        # CoreError (on_failure's) then closes the connection instead of stalling it.
+        self._spawn = spawn
         self._seq: Sequencer | None = None
         self._stash: dict[tuple[int, int], session_pb2.Change] = {}
         self._task: asyncio.Task[None] | None = None
@@ -161,7 +170,7 @@ class Delivery:
         return True
 
     def _begin_backfill(self) -> None:
-        self._task = asyncio.create_task(self._backfill())
+        self._task = self._spawn(self._backfill())
 
     async def _backfill(self) -> None:
         try:

@@ -10,6 +10,17 @@ from libs.metrics.buckets import LATENCY_BUCKETS
 from libs.metrics.rpc import RpcMetrics, rpc_metrics
 from libs.protocol.codes import ErrorCode
 
+# What a connection runs (task names of its OwnedTasks, and "encode" for its replies).
+CONNECTION_TASKS = (
+    "read",
+    "writer",
+    "token-expiry",
+    "device-heartbeat",
+    "presence-heartbeat",
+    "backfill",
+    "encode",
+)
+
 
 class EdgeMetrics:
     """Every metric of one edge process, registered in `registry`."""
@@ -76,6 +87,13 @@ class EdgeMetrics:
             labelnames=("code",),
             registry=registry,
         )
+        self.connection_failures = Counter(
+            "syncbridge_edge_connection_failures_total",
+            "Failures inside a connection (a task of it raised, a reply could not be encoded):"
+            " each is logged and closes the connection with 1011.",
+            labelnames=("task",),
+            registry=registry,
+        )
         self.undeliverable = Counter(
             "syncbridge_edge_undeliverable_events_total",
             "Change events from RabbitMQ that could not be decoded (poison): acked, set aside,"
@@ -99,5 +117,7 @@ class EdgeMetrics:
             self.errors.labels(code=code.value)
         for outcome in ("replayed", "snapshot"):
             self.resumes.labels(outcome=outcome)
+        for task in CONNECTION_TASKS:
+            self.connection_failures.labels(task=task)
         self.core: RpcMetrics = rpc_metrics(registry, "syncbridge_edge_core_rpc")
         self.http: RpcMetrics = rpc_metrics(registry, "syncbridge_edge_http")

@@ -2,18 +2,26 @@
 
 Nothing else writes to the socket, so a peer that stops reading blocks only
 its own writer. Sanic's `send()` waits for the transport to drain and can
-wait forever on such a peer; every send here has a timeout. A full queue or
-a timed-out send makes the peer a slow consumer: `on_slow` is called once,
-the queue is emptied (its memory released) and the writer stops.
+wait forever on such a peer; every send here has a timeout. The queue is
+bounded twice: in frames and in bytes (a few snapshots of a large state
+weigh more than hundreds of small changes). A full queue or a timed-out
+send makes the peer a slow consumer: `on_slow` is called once, the queue is
+emptied (its memory released) and the writer stops.
+
+A send that fails while the socket is still open (a frame the socket layer
+cannot encode, a bug) is not a slow peer and not a closed socket: the
+writer stops and raises, so the task's owner (the connection's watched
+`OwnedTasks`) closes the connection with 1011 instead of leaving it open
+with nobody writing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Sender(Protocol):
@@ -30,6 +38,18 @@ class Frame:
     committed_at: float = 0.0
 
 
+def utf8_size(text: str) -> int:
+    """Bytes of `text` on the wire (ASCII, the usual case, without encoding it)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+Spawn = Callable[[Coroutine[Any, Any, None]], "asyncio.Task[None]"]
+
+
+def _create_task(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    return asyncio.get_running_loop().create_task(coro)
+
+
 class Outbound:
     """Bounded queue plus writer; `push` never blocks."""
 
@@ -38,41 +58,64 @@ class Outbound:
         sender: Sender,
         *,
         capacity: int,
+        max_bytes: int,
         send_timeout: float,
         on_slow: Callable[[str], None],
         on_sent: Callable[[Frame], None] = lambda frame: None,
+        spawn: Spawn = _create_task,
+        gone: Callable[[], bool] = lambda: False,
     ) -> None:
         self._sender = sender
-        self._queue: asyncio.Queue[Frame] = asyncio.Queue(capacity)
+        self._queue: asyncio.Queue[tuple[Frame, int]] = asyncio.Queue(capacity)
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._send_timeout = send_timeout
         self._on_slow = on_slow
         self._on_sent = on_sent
+        self._spawn = spawn
+        # True once the socket is closing or closed: a failed send then is the end of
+        # the connection (the reader side cleans up), not a fault of the writer.
+        self._gone = gone
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
         self._busy = False
         self.slow = False
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._write())
+        self._task = self._spawn(self._write())
 
     def push(self, frame: Frame) -> bool:
-        """Queues `frame`; False if it was dropped (stopped, or full: then the peer is slow)."""
+        """Queues `frame`; False if it was dropped (stopped, or full: then the peer is slow).
+
+        Full means `capacity` frames, or `max_bytes` with this frame added to a
+        non-empty queue (a single frame larger than the bound still goes alone).
+        """
         if self._stopped:
             return False
+        size = utf8_size(frame.text)
+        if self._bytes and self._bytes + size > self._max_bytes:
+            self._give_up("outbound queue full (bytes)")
+            return False
         try:
-            self._queue.put_nowait(frame)
+            self._queue.put_nowait((frame, size))
         except asyncio.QueueFull:
             self._give_up("outbound queue full")
             return False
+        self._bytes += size
         return True
 
     @property
     def pending(self) -> int:
         return self._queue.qsize()
 
+    @property
+    def pending_bytes(self) -> int:
+        return self._bytes
+
     async def _write(self) -> None:
         while True:
-            frame = await self._queue.get()
+            frame, size = await self._queue.get()
+            self._bytes -= size
             self._busy = True
             try:
                 await asyncio.wait_for(self._sender.send(frame.text), self._send_timeout)
@@ -80,9 +123,10 @@ class Outbound:
                 self._give_up("send timed out")
                 return
             except Exception:
-                # The socket is gone: the reader side notices and cleans up.
                 self.stop()
-                return
+                if self._gone():
+                    return  # the socket is gone: the reader side notices and cleans up
+                raise
             self._busy = False
             self._on_sent(frame)
 
@@ -108,6 +152,7 @@ class Outbound:
         self._stopped = True
         while not self._queue.empty():
             self._queue.get_nowait()
+        self._bytes = 0
         if self._task is not None and self._task is not asyncio.current_task():
             self._task.cancel()
 

@@ -6,11 +6,20 @@ gets in an `error` message. Every request may carry a client-chosen `ref`,
 echoed in the answer to it (snapshot, ack or error). Unknown extra fields are
 ignored so that older edges accept newer clients. The JSON Schemas in
 `libs/protocol/schema/` describe the same messages; schema_test.py checks both agree.
+
+Only what can be sent back is let in: a frame whose JSON holds `NaN` or
+`Infinity` (Python's parser accepts them, JSON has no such numbers), a
+number beyond a double, an unpaired surrogate escape (text no UTF-8 encoder
+can write, nor PostgreSQL store) or nesting deeper than MAX_DEPTH is
+`malformed_json`, and a `ref` is echoed only when it is a valid ref, so no
+answer the edge builds from client input fails to encode.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -19,6 +28,9 @@ from libs.protocol.codes import ErrorCode
 MAX_ID_LENGTH = 128
 MAX_REF_LENGTH = 64
 MAX_TOKEN_LENGTH = 8192
+# Containers (objects, arrays) nested in one frame: core takes patches 32 deep, and the
+# patch sits two levels down; deeper only strains recursive encoders on the way back.
+MAX_DEPTH = 64
 
 
 class ProtocolError(Exception):
@@ -103,18 +115,85 @@ CLIENT_TYPES = ("hello", "open", "resume", "update", "handoff", "refresh", "leav
 SERVER_TYPES = ("welcome", "snapshot", "change", "ack", "presence", "handoff", "error")
 
 
+class NotText(ProtocolError):
+    """A text frame that was not UTF-8 on the wire: not answered, the connection closes
+    1007 (RFC 6455 §8.1). The edge's socket layer decodes text with `surrogateescape`, so
+    such bytes arrive as lone surrogates, which valid UTF-8 never decodes to."""
+
+    def __init__(self) -> None:
+        super().__init__(ErrorCode.MALFORMED_JSON, "text frame is not UTF-8")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is beyond a double")
+    return value
+
+
+# A JSON escape of a surrogate code point (maybe paired, which is fine: checked after).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _frame_problem(frame: str, data: Any) -> str | None:
+    """Why a parsed frame cannot be taken (or echoed), or None. Walks the value only
+    when a cheap scan of the text says it might be too deep or hold a lone surrogate."""
+    deep = frame.count("[") + frame.count("{") > MAX_DEPTH
+    suspicious = _SURROGATE_ESCAPE.search(frame) is not None
+    if not deep and not suspicious:
+        return None
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if suspicious and not _encodable(value):
+                return "frame holds an unpaired surrogate escape (not Unicode text)"
+        elif isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                return f"frame is nested deeper than {MAX_DEPTH} levels"
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str):
+                    stack.append((key, depth))
+                stack.append((item, depth + 1))
+    return None
+
+
+def _valid_ref(ref: Any) -> str | None:
+    """`ref` if it may be echoed: what `Fields.optional_text("ref", …)` accepts."""
+    if isinstance(ref, str) and 0 < len(ref) <= MAX_REF_LENGTH and ref.isprintable():
+        return ref
+    return None
+
+
 def parse(frame: str | bytes) -> ClientMessage:
     """The message in one frame, or ProtocolError with the stable code for the reply."""
     if isinstance(frame, bytes | bytearray | memoryview):
         raise ProtocolError(ErrorCode.MALFORMED_JSON, "binary frames are not accepted")
+    if not frame.isascii() and not _encodable(frame):
+        raise NotText
     try:
-        data = json.loads(frame)
+        data = json.loads(frame, parse_constant=_no_constant, parse_float=_finite)
     except (ValueError, RecursionError):
         raise ProtocolError(ErrorCode.MALFORMED_JSON, "frame is not valid JSON") from None
     if not isinstance(data, dict):
         raise ProtocolError(ErrorCode.MALFORMED_JSON, "frame is not a JSON object")
-    ref = data.get("ref")
-    ref = ref if isinstance(ref, str) and len(ref) <= MAX_REF_LENGTH else None
+    problem = _frame_problem(frame, data)
+    if problem is not None:
+        raise ProtocolError(ErrorCode.MALFORMED_JSON, problem)
+    ref = _valid_ref(data.get("ref"))
     fields = Fields(data, ref)
     fields.optional_text("ref", MAX_REF_LENGTH)
     kind = data.get("type")

@@ -123,3 +123,41 @@ def test_encode_is_compact_utf8() -> None:
     assert (
         text == '{"type":"presence","session_id":"s","devices":[{"device_id":"é","online":true}]}'
     )
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"type":"update","op_id":"o","base_version":1,"epoch":1,"patch":{"n":NaN}}',
+        '{"type":"update","op_id":"o","base_version":1,"epoch":1,"patch":{"n":-Infinity}}',
+        '{"type":"update","op_id":"o","base_version":1,"epoch":1,"patch":{"n":1e999}}',
+        '{"type":"update","op_id":"o","base_version":1,"epoch":1,"patch":{"n":' + "9" * 5000 + "}}",
+        '{"type":"open","initial_state":{"s":"\\ud800"}}',
+        '{"type":"open","initial_state":{"\\udfff":1}}',
+        '{"type":"open","initial_state":' + '{"a":' * 70 + "1" + "}" * 70 + "}",
+        '{"type":"open","initial_state":{"a":' + "[" * 70 + "]" * 70 + "}}",
+    ],
+)
+def test_what_could_not_be_sent_back_is_malformed(frame: str) -> None:
+    assert parse_error(frame).code is ErrorCode.MALFORMED_JSON
+
+
+def test_paired_surrogate_escapes_and_brackets_in_strings_are_fine() -> None:
+    message = protocol.parse(
+        '{"type":"open","initial_state":{"e":"\\ud83d\\ude00","b":"' + "[" * 99 + '"}}'
+    )
+    assert isinstance(message, protocol.Open)
+    assert message.initial_state == {"e": "\U0001f600", "b": "[" * 99}
+
+
+def test_text_that_was_not_utf8_is_not_text() -> None:
+    frame = b'{"type":"hello","device_id":"\xff"}'.decode("utf-8", "surrogateescape")
+    with pytest.raises(protocol.NotText):
+        protocol.parse(frame)
+
+
+@pytest.mark.parametrize("ref", ["\\ud800", "a\\nb", "", "r" * 65])
+def test_an_invalid_ref_is_never_echoed(ref: str) -> None:
+    problem = parse_error('{"type":"hello","device_id":"d","ref":"' + ref + '"}')
+    assert problem.ref is None
+    protocol.encode(protocol.from_protocol_error(problem)).encode("utf-8")
