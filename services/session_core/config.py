@@ -64,6 +64,12 @@ class CoreConfig:
     max_patch_bytes: int = setting(
         "SYNCBRIDGE_CORE_MAX_PATCH_BYTES", 64 * 1024, min=2, help="largest single update"
     )
+    max_session_devices: int = setting(
+        "SYNCBRIDGE_CORE_MAX_SESSION_DEVICES",
+        64,
+        min=1,
+        help="distinct devices one session may have attached (more: too_large)",
+    )
     write_batch_max: int = setting(
         "SYNCBRIDGE_CORE_WRITE_BATCH_MAX",
         128,

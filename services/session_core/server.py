@@ -127,6 +127,7 @@ async def start(config: CoreConfig, registry: CollectorRegistry | None = None) -
         ttl=dt.timedelta(seconds=config.session_ttl_seconds),
         max_state_bytes=config.max_state_bytes,
         max_patch_bytes=config.max_patch_bytes,
+        max_devices=config.max_session_devices,
     )
     published = Counter(
         "syncbridge_core_outbox_published_total", "Events confirmed by RabbitMQ.", registry=registry

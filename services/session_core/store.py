@@ -41,6 +41,7 @@ from services.session_core.records import (
     NotFound,
     SessionRecord,
     StoreError,
+    TooLarge,
     UpdateRequest,
 )
 from services.session_core.store_checks import (
@@ -95,12 +96,21 @@ class Store:
     """Session operations against an asyncpg pool (see session.proto)."""
 
     def __init__(
-        self, pool: asyncpg.Pool, *, ttl: dt.timedelta, max_state_bytes: int, max_patch_bytes: int
+        self,
+        pool: asyncpg.Pool,
+        *,
+        ttl: dt.timedelta,
+        max_state_bytes: int,
+        max_patch_bytes: int,
+        max_devices: int = 64,
     ) -> None:
         self._pool = pool
         self._ttl = ttl
         self._max_state = max_state_bytes
         self._max_patch = max_patch_bytes
+        # A session's `devices` only grows (every new device id that attaches), and rides
+        # in every snapshot and row: bounded, or a client minting ids grows it forever.
+        self._max_devices = max_devices
 
     # -- reads ------------------------------------------------------------
 
@@ -169,6 +179,10 @@ class Store:
             current = _session(row)
             if device_id in current.devices:
                 return None, current, False
+            if len(current.devices) >= self._max_devices:
+                raise TooLarge(
+                    f"devices: the session already has {self._max_devices} devices attached"
+                )
             written = await self._write(
                 conn,
                 current,

@@ -19,6 +19,7 @@ from services.session_core.records import (
     InvalidArgument,
     NotFound,
     SessionRecord,
+    TooLarge,
     UpdateRequest,
 )
 from services.session_core.store import Store, Written
@@ -172,3 +173,17 @@ async def test_malformed_updates_are_refused_before_any_batch(
     a = await new_session(store, "alice")
     with pytest.raises(InvalidArgument, match=message):
         store.check_update(update(a, op_id, patch))
+
+
+async def test_a_session_takes_a_bounded_number_of_devices(pool: asyncpg.Pool) -> None:
+    store = Store(
+        pool, ttl=dt.timedelta(days=7), max_state_bytes=10_000, max_patch_bytes=1_000, max_devices=3
+    )
+    session = await new_session(store, "devices")
+    for device in ("tablet", "laptop"):
+        await store.open("devices", session.session_id, device, {})
+    with pytest.raises(TooLarge, match="3 devices"):
+        await store.open("devices", session.session_id, "one-too-many", {})
+    # Devices already attached still open it; the list did not grow.
+    _, again, _ = await store.open("devices", session.session_id, "phone", {})
+    assert again.devices == ("phone", "tablet", "laptop")
