@@ -165,18 +165,7 @@ async def test_a_stalled_reader_gets_a_4008_close_frame_at_the_byte_bound(make: 
         await stack.add_edge()  # the writer's replica: its own queue is the default one
         writer = SyncClient(stack.url(1), device_id="writer", token=stack.token())
         session = await writer.open()
-        stalled = await _connect(stack, rcvbuf=4096)
-        loop = asyncio.get_running_loop()
-        await loop.sock_sendall(stalled, _upgrade(stack))
-        response = b""
-        while b"\r\n\r\n" not in response:
-            response += await loop.sock_recv(stalled, 1)
-        assert response.startswith(b"HTTP/1.1 101"), response
-        for message in (
-            {"type": "hello", "device_id": "stalled"},
-            {"type": "open", "session_id": session["session_id"]},
-        ):
-            await loop.sock_sendall(stalled, _text_frame(json.dumps(message).encode()))
+        stalled = await _stalled_in(stack, session["session_id"])
 
         async def joined() -> bool:
             return await metric(address, "syncbridge_edge_active_sessions") == 1
@@ -194,6 +183,23 @@ async def test_a_stalled_reader_gets_a_4008_close_frame_at_the_byte_bound(make: 
         stalled.close()
         assert _close_codes(b"\r\n\r\n" + stream) == [4008], stream[-64:]
         await writer.close()
+
+
+async def _stalled_in(stack: Stack, session_id: str) -> socket.socket:
+    """A device that opens `session_id`, then never reads (a tiny receive buffer)."""
+    stalled = await _connect(stack, rcvbuf=4096)
+    loop = asyncio.get_running_loop()
+    await loop.sock_sendall(stalled, _upgrade(stack))
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += await loop.sock_recv(stalled, 1)
+    assert response.startswith(b"HTTP/1.1 101"), response
+    for message in (
+        {"type": "hello", "device_id": "stalled"},
+        {"type": "open", "session_id": session_id},
+    ):
+        await loop.sock_sendall(stalled, _text_frame(json.dumps(message).encode()))
+    return stalled
 
 
 def _close_codes(stream: bytes) -> list[int]:
@@ -215,3 +221,32 @@ def _close_codes(stream: bytes) -> list[int]:
             codes.append(struct.unpack_from("!H", stream, offset)[0])
         offset += length
     return codes
+
+
+async def test_a_close_on_a_socket_that_is_not_read_is_still_a_close_frame(make: Make) -> None:
+    # Sanic's close() waits for the socket to drain; cut off by its timeout, the close
+    # frame was lost and a peer reading again saw the stream end without one.
+    async with make(outbound_queue=2000, send_timeout_seconds=5.0, rate_per_second=1000.0) as s:
+        address = s.http()
+        await s.add_edge()
+        writer = SyncClient(s.url(1), device_id="writer", token=s.token())
+        session = await writer.open()
+        stalled = await _stalled_in(s, session["session_id"])
+
+        async def joined() -> bool:
+            return await metric(address, "syncbridge_edge_active_sessions") == 1
+
+        await wait_until(joined)
+        [connection] = s.edges[0].replica.connections
+        blob = "x" * 50_000
+        for n in range(400):
+            await writer.update({"blob": f"{n}{blob}"})
+            if connection._outbound.pending >= 5:
+                break
+        else:
+            raise AssertionError("the stalled device never stopped taking frames")
+        await connection.going_away()
+        stream = await asyncio.wait_for(_read_until_closed(stalled), 10)
+        stalled.close()
+        assert _close_codes(b"\r\n\r\n" + stream) == [1001], stream[-64:]
+        await writer.close()
