@@ -298,3 +298,26 @@ async def test_invalid_utf8_closes_1007_and_is_counted(stack: Stack) -> None:
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007
     _, text = await http(address, "GET", "/metrics")
     assert 'syncbridge_edge_closes_total{code="1007"} 1.0' in str(text)
+
+
+async def test_a_reply_that_cannot_be_encoded_closes_1011(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    address = stack.http()
+    ws = await raw(stack, "unencodable")
+    await hello(ws, "phone")
+    real_encode = protocol.encode
+
+    def encode_that_breaks(message: dict[str, Any]) -> str:
+        if message.get("ref") == "boom":
+            raise ValueError("Out of range float values are not JSON compliant")
+        return real_encode(message)
+
+    monkeypatch.setattr(protocol, "encode", encode_that_breaks)
+    await send(ws, {"type": "refresh", "token": "x", "ref": "boom"})
+    with pytest.raises(ConnectionClosed) as closed:
+        await expect(ws, "never")
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == CloseCode.INTERNAL_ERROR
+    _, text = await http(address, "GET", "/metrics")
+    assert 'syncbridge_edge_connection_failures_total{task="encode"} 1.0' in str(text)
