@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from libs.config.settings import setting
+from libs.auth.config import JwtConfig
+from libs.auth.dev import DEV_AUDIENCE, DEV_ISSUER, DEV_KEY_DIR
+from libs.config.settings import ConfigError, setting
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,43 @@ class CoreConfig:
     )
     metrics_port: int = setting(
         "SYNCBRIDGE_CORE_METRICS_PORT", 9102, min=0, max=65535, help="core's /metrics port"
+    )
+    reflection: bool = setting(
+        "SYNCBRIDGE_CORE_REFLECTION",
+        False,
+        help="serve gRPC server reflection (lists every RPC to anyone who asks); dev only",
+    )
+    jwt_public_key_path: str = setting(
+        "SYNCBRIDGE_CORE_JWT_PUBLIC_KEY_PATH",
+        f"{DEV_KEY_DIR}/public.pem",
+        help="PEM public key of the token issuer (the edge's); empty when JWKS_PATH is set",
+    )
+    jwt_jwks_path: str = setting(
+        "SYNCBRIDGE_CORE_JWT_JWKS_PATH",
+        "",
+        help="JWKS file of trusted keys (the edge's); empty when PUBLIC_KEY_PATH is set",
+    )
+    jwt_issuer: str = setting(
+        "SYNCBRIDGE_CORE_JWT_ISSUER", DEV_ISSUER, help="required iss claim (the edge's)"
+    )
+    jwt_audience: str = setting(
+        "SYNCBRIDGE_CORE_JWT_AUDIENCE", DEV_AUDIENCE, help="required aud claim (the edge's)"
+    )
+    jwt_algorithms: tuple[str, ...] = setting(
+        "SYNCBRIDGE_CORE_JWT_ALGORITHMS", ("RS256", "ES256"), help="accepted JWT algorithms"
+    )
+    jwt_leeway_seconds: float = setting(
+        "SYNCBRIDGE_CORE_JWT_LEEWAY_SECONDS",
+        30.0,
+        min=0,
+        max=300,
+        help="clock skew allowed on exp/nbf",
+    )
+    max_devices_per_user: int = setting(
+        "SYNCBRIDGE_CORE_MAX_DEVICES_PER_USER",
+        10,
+        min=1,
+        help="devices one user may have online across every edge (ClaimDevice JOIN)",
     )
     pg_dsn: str = setting(
         "SYNCBRIDGE_CORE_PG_DSN",
@@ -115,3 +154,29 @@ class CoreConfig:
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         help="DEBUG, INFO, WARNING or ERROR",
     )
+
+
+def jwt_config(config: CoreConfig) -> JwtConfig:
+    """The token policy core verifies callers' tokens with; ConfigError naming the variable."""
+    problems = []
+    if bool(config.jwt_public_key_path) == bool(config.jwt_jwks_path):
+        problems.append(
+            "SYNCBRIDGE_CORE_JWT_PUBLIC_KEY_PATH, SYNCBRIDGE_CORE_JWT_JWKS_PATH: set exactly one"
+        )
+    if not config.jwt_issuer:
+        problems.append("SYNCBRIDGE_CORE_JWT_ISSUER: required")
+    if not config.jwt_audience:
+        problems.append("SYNCBRIDGE_CORE_JWT_AUDIENCE: required")
+    if problems:
+        raise ConfigError(problems)
+    try:
+        return JwtConfig(
+            audience=config.jwt_audience,
+            issuer=config.jwt_issuer,
+            algorithms=config.jwt_algorithms,
+            leeway_seconds=config.jwt_leeway_seconds,
+            public_key_path=config.jwt_public_key_path or None,
+            jwks_path=config.jwt_jwks_path or None,
+        )
+    except ValueError as error:  # what is left is the algorithm allowlist
+        raise ConfigError([f"SYNCBRIDGE_CORE_JWT_ALGORITHMS: {error}"]) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 from pathlib import Path
@@ -9,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from libs.config.reference import entries
-from services.session_core.config import CoreConfig
+from libs.config.settings import ConfigError, load_config
+from services.session_core.config import CoreConfig, jwt_config
 
 BINARIES = (
     Path("services/session_core/session_core"),
@@ -30,3 +32,34 @@ def test_help_lists_every_variable_once_with_its_default(binary: Path) -> None:
         assert done.stdout.count(f"  {entry.env}  (default: ") == 1, entry.env
         assert f"  {entry.env}  (default: {shown})" in done.stdout
     assert "SYNCBRIDGE_CORE_RELAY_METRICS_PORT  (default: 9103)" in done.stdout
+
+
+def _config(**overrides: object) -> CoreConfig:
+    return dataclasses.replace(load_config(CoreConfig, {}), **overrides)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"jwt_jwks_path": "/keys.json"}, "SYNCBRIDGE_CORE_JWT_JWKS_PATH"),
+        ({"jwt_public_key_path": ""}, "SYNCBRIDGE_CORE_JWT_PUBLIC_KEY_PATH"),
+        ({"jwt_issuer": ""}, "SYNCBRIDGE_CORE_JWT_ISSUER"),
+        ({"jwt_audience": ""}, "SYNCBRIDGE_CORE_JWT_AUDIENCE"),
+        ({"jwt_algorithms": ("HS256",)}, "SYNCBRIDGE_CORE_JWT_ALGORITHMS"),
+    ],
+)
+def test_a_bad_token_policy_names_its_variable(overrides: dict[str, object], named: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        jwt_config(_config(**overrides))
+    assert named in str(refused.value)
+
+
+def test_the_defaults_trust_the_development_issuer_like_the_edge() -> None:
+    policy = jwt_config(_config())
+    assert policy.issuer == "https://auth.syncbridge.dev"
+    assert policy.public_key_path is not None and policy.public_key_path.endswith("public.pem")
+
+
+def test_reflection_is_off_unless_configured() -> None:
+    assert load_config(CoreConfig, {}).reflection is False
+    assert load_config(CoreConfig, {"SYNCBRIDGE_CORE_REFLECTION": "true"}).reflection is True

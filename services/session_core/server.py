@@ -25,6 +25,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from redis import asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
+from libs.auth.verified import RememberingVerifier
+from libs.auth.verifier import JwtVerifier
 from libs.config.reference import usage, wants_help
 from libs.config.settings import ConfigError, describe, load_config
 from libs.log.configure import configure_logging
@@ -32,7 +34,7 @@ from libs.metrics.exposition import MetricsServer, serve
 from libs.metrics.registry import new_registry
 from services.session_core import migrate
 from services.session_core.cache import Cache
-from services.session_core.config import CoreConfig
+from services.session_core.config import CoreConfig, jwt_config
 from services.session_core.relay import OutboxRelay, backlog
 from services.session_core.service import SessionService
 from services.session_core.store import Store
@@ -98,6 +100,7 @@ class Running:
 async def start(config: CoreConfig, registry: CollectorRegistry | None = None) -> Running:
     """Starts every part of core and returns once the gRPC port is bound."""
     registry = registry or new_registry()
+    verifier = _verifier(config)
     pool = await asyncpg.create_pool(config.pg_dsn, min_size=2, max_size=config.pg_pool_size)
     if config.migrate_on_start:
         async with pool.acquire() as conn:
@@ -151,6 +154,8 @@ async def start(config: CoreConfig, registry: CollectorRegistry | None = None) -
             store,
             cache,
             registry,
+            verifier=verifier,
+            max_devices=config.max_devices_per_user,
             max_replay=config.max_replay,
             updates=updates,
         ),
@@ -160,9 +165,11 @@ async def start(config: CoreConfig, registry: CollectorRegistry | None = None) -
     for name in ("", SERVICE_NAME):  # known but not serving until PostgreSQL answers
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-    )
+    if config.reflection:
+        # Off by default: it hands anyone who reaches the port the full API map.
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
     address = f"{config.grpc_host}:{config.grpc_port}"
     try:
         port = server.add_insecure_port(address)
@@ -198,6 +205,20 @@ async def start(config: CoreConfig, registry: CollectorRegistry | None = None) -
         registry,
         updates,
     )
+
+
+def _verifier(config: CoreConfig) -> RememberingVerifier:
+    """The verifier of callers' tokens, or StartupError naming the variable at fault."""
+    policy = jwt_config(config)
+    try:
+        inner = JwtVerifier(policy)
+    except (OSError, ValueError) as error:
+        variable = "JWKS_PATH" if policy.jwks_path else "PUBLIC_KEY_PATH"
+        raise StartupError(
+            f"SYNCBRIDGE_CORE_JWT_{variable}: cannot load the token key: {error}"
+            " (locally: bazel run //libs/client:dev_token -- init)"
+        ) from None
+    return RememberingVerifier(inner, leeway_seconds=policy.leeway_seconds)
 
 
 class _Gauges:
@@ -289,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         config = load_config(CoreConfig, os.environ, prefix="SYNCBRIDGE_CORE_")
+        jwt_config(config)
     except ConfigError as error:
         print(f"session-core: configuration error: {error}", file=sys.stderr)
         return 2

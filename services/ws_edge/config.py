@@ -8,14 +8,9 @@ Defaults run against the local servers (tools/servers) and a session-core on
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
+from libs.auth.dev import DEV_AUDIENCE, DEV_ISSUER, DEV_KEY_DIR
 from libs.config.settings import ConfigError, setting
-
-# Where `bazel run //libs/client:dev_token -- init` puts the development key pair.
-DEV_KEY_DIR = str(Path.home() / ".config" / "syncbridge" / "dev-jwt")
-DEV_ISSUER = "https://auth.syncbridge.dev"
-DEV_AUDIENCE = "syncbridge"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,62 @@
+"""Who is calling: the end user, from the bearer token core verifies itself.
+
+Core does not take the edge's word for the user. Every user-scoped call
+carries the device's token (`authorization: Bearer <jwt>` metadata; in
+ApplyUpdates, each update's own `token`), verified with the same policy the
+edge uses; the user is the token's `sub`. A request that names a user
+(`x-syncbridge-user`, `UserUpdate.user_id`) must name that one. Pure apart
+from the verifier's signature check, so tested without a server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from libs.auth.claims import Claims
+from libs.auth.errors import AuthError
+from libs.auth.headers import AUTHORIZATION_METADATA, bearer_from_header
+from services.session_core.records import StoreError
+
+USER_METADATA = "x-syncbridge-user"
+
+
+class TokenVerifier(Protocol):
+    def verify(self, token: str | None) -> Claims: ...
+
+
+class Unauthenticated(StoreError):
+    """No token, or one that does not verify: the message starts with libs/auth's code."""
+
+    code = "unauthenticated"
+
+
+class PermissionDenied(StoreError):
+    """A verified caller asking to act as another user."""
+
+    code = "permission_denied"
+
+
+def _user_of(verifier: TokenVerifier, token: str | None, named: str | None, field: str) -> str:
+    try:
+        sub = verifier.verify(token).sub
+    except AuthError as error:
+        raise Unauthenticated(f"{error.code}: a valid bearer token is required") from None
+    if named is not None and named != sub:
+        raise PermissionDenied(f"{field}: names a user other than the token's")
+    return sub
+
+
+def call_user(verifier: TokenVerifier, metadata: Mapping[str, str]) -> str:
+    """The user a unary call acts for: the `sub` of its `authorization` metadata."""
+    header = metadata.get(AUTHORIZATION_METADATA)
+    try:
+        token = bearer_from_header(header)
+    except AuthError as error:
+        raise Unauthenticated(f"{error.code}: a valid bearer token is required") from None
+    return _user_of(verifier, token, metadata.get(USER_METADATA), USER_METADATA)
+
+
+def update_user(verifier: TokenVerifier, token: str, user_id: str) -> str:
+    """The user one ApplyUpdates item acts for: its token's `sub`, which `user_id` must be."""
+    return _user_of(verifier, token, user_id or None, "user_id")
