@@ -91,7 +91,9 @@ async def test_a_refused_update_fails_as_apply_update_would_and_alone(core: Runn
             client.apply_update(
                 caller("alice"), op_id="2", base_version=1, patch={"x": 2}, **fields
             ),
-            client.apply_update(caller("mallory"), op_id="3", base_version=2, patch={"y": 1}, **fields),
+            client.apply_update(
+                caller("mallory"), op_id="3", base_version=2, patch={"y": 1}, **fields
+            ),
             return_exceptions=True,
         )
         assert isinstance(stale, CoreError) and stale.code == "conflict"

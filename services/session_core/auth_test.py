@@ -6,7 +6,7 @@ for its caller's identity fails here.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -88,7 +88,9 @@ def _stranger_token(user: str) -> str:
     return testing.sign(testing.claims(sub=user), testing.ec_key(), "ES256")
 
 
-UNAUTHENTICATED = {
+Credentials = tuple[str | None, str | None]  # (token, user named in x-syncbridge-user)
+
+UNAUTHENTICATED: dict[str, Callable[[], Credentials]] = {
     "no credentials": lambda: (None, None),
     "the edge's word alone": lambda: (None, "alice"),
     "expired token": lambda: (token_for("alice", lifetime=-60), "alice"),

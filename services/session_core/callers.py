@@ -14,8 +14,11 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from libs.auth.claims import Claims
+from libs.auth.config import JwtConfig
 from libs.auth.errors import AuthError
 from libs.auth.headers import AUTHORIZATION_METADATA, bearer_from_header
+from libs.config.settings import ConfigError
+from services.session_core.config import CoreConfig
 from services.session_core.records import StoreError
 
 USER_METADATA = "x-syncbridge-user"
@@ -60,3 +63,29 @@ def call_user(verifier: TokenVerifier, metadata: Mapping[str, str]) -> str:
 def update_user(verifier: TokenVerifier, token: str, user_id: str) -> str:
     """The user one ApplyUpdates item acts for: its token's `sub`, which `user_id` must be."""
     return _user_of(verifier, token, user_id or None, "user_id")
+
+
+def jwt_config(config: CoreConfig) -> JwtConfig:
+    """The token policy core verifies callers' tokens with; ConfigError naming the variable."""
+    problems = []
+    if bool(config.jwt_public_key_path) == bool(config.jwt_jwks_path):
+        problems.append(
+            "SYNCBRIDGE_CORE_JWT_PUBLIC_KEY_PATH, SYNCBRIDGE_CORE_JWT_JWKS_PATH: set exactly one"
+        )
+    if not config.jwt_issuer:
+        problems.append("SYNCBRIDGE_CORE_JWT_ISSUER: required")
+    if not config.jwt_audience:
+        problems.append("SYNCBRIDGE_CORE_JWT_AUDIENCE: required")
+    if problems:
+        raise ConfigError(problems)
+    try:
+        return JwtConfig(
+            audience=config.jwt_audience,
+            issuer=config.jwt_issuer,
+            algorithms=config.jwt_algorithms,
+            leeway_seconds=config.jwt_leeway_seconds,
+            public_key_path=config.jwt_public_key_path or None,
+            jwks_path=config.jwt_jwks_path or None,
+        )
+    except ValueError as error:  # what is left is the algorithm allowlist
+        raise ConfigError([f"SYNCBRIDGE_CORE_JWT_ALGORITHMS: {error}"]) from None

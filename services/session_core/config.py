@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from libs.auth.config import JwtConfig
 from libs.auth.dev import DEV_AUDIENCE, DEV_ISSUER, DEV_KEY_DIR
-from libs.config.settings import ConfigError, setting
+from libs.config.settings import setting
 
 
 @dataclass(frozen=True)
@@ -154,29 +153,3 @@ class CoreConfig:
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         help="DEBUG, INFO, WARNING or ERROR",
     )
-
-
-def jwt_config(config: CoreConfig) -> JwtConfig:
-    """The token policy core verifies callers' tokens with; ConfigError naming the variable."""
-    problems = []
-    if bool(config.jwt_public_key_path) == bool(config.jwt_jwks_path):
-        problems.append(
-            "SYNCBRIDGE_CORE_JWT_PUBLIC_KEY_PATH, SYNCBRIDGE_CORE_JWT_JWKS_PATH: set exactly one"
-        )
-    if not config.jwt_issuer:
-        problems.append("SYNCBRIDGE_CORE_JWT_ISSUER: required")
-    if not config.jwt_audience:
-        problems.append("SYNCBRIDGE_CORE_JWT_AUDIENCE: required")
-    if problems:
-        raise ConfigError(problems)
-    try:
-        return JwtConfig(
-            audience=config.jwt_audience,
-            issuer=config.jwt_issuer,
-            algorithms=config.jwt_algorithms,
-            leeway_seconds=config.jwt_leeway_seconds,
-            public_key_path=config.jwt_public_key_path or None,
-            jwks_path=config.jwt_jwks_path or None,
-        )
-    except ValueError as error:  # what is left is the algorithm allowlist
-        raise ConfigError([f"SYNCBRIDGE_CORE_JWT_ALGORITHMS: {error}"]) from None

@@ -6,12 +6,14 @@ import dataclasses
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from libs.config.reference import entries
 from libs.config.settings import ConfigError, load_config
-from services.session_core.config import CoreConfig, jwt_config
+from services.session_core.callers import jwt_config
+from services.session_core.config import CoreConfig
 
 BINARIES = (
     Path("services/session_core/session_core"),
@@ -34,7 +36,7 @@ def test_help_lists_every_variable_once_with_its_default(binary: Path) -> None:
     assert "SYNCBRIDGE_CORE_RELAY_METRICS_PORT  (default: 9103)" in done.stdout
 
 
-def _config(**overrides: object) -> CoreConfig:
+def _config(**overrides: Any) -> CoreConfig:
     return dataclasses.replace(load_config(CoreConfig, {}), **overrides)
 
 
@@ -48,7 +50,7 @@ def _config(**overrides: object) -> CoreConfig:
         ({"jwt_algorithms": ("HS256",)}, "SYNCBRIDGE_CORE_JWT_ALGORITHMS"),
     ],
 )
-def test_a_bad_token_policy_names_its_variable(overrides: dict[str, object], named: str) -> None:
+def test_a_bad_token_policy_names_its_variable(overrides: dict[str, Any], named: str) -> None:
     with pytest.raises(ConfigError) as refused:
         jwt_config(_config(**overrides))
     assert named in str(refused.value)

@@ -34,7 +34,8 @@ from libs.metrics.exposition import MetricsServer, serve
 from libs.metrics.registry import new_registry
 from services.session_core import migrate
 from services.session_core.cache import Cache
-from services.session_core.config import CoreConfig, jwt_config
+from services.session_core.callers import jwt_config
+from services.session_core.config import CoreConfig
 from services.session_core.relay import OutboxRelay, backlog
 from services.session_core.service import SessionService
 from services.session_core.store import Store

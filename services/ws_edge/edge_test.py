@@ -28,6 +28,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from libs.auth import testing
 from libs.bus import topology
 from libs.client.client import SyncClient
+from libs.core_client.client import Caller
 from services.session_core.harness import as_user, core_config, running_core, stub_for
 from services.ws_edge import app
 from services.ws_edge.edge_testing import (
@@ -237,7 +238,7 @@ async def test_resume_far_behind_gets_a_snapshot_not_a_slow_consumer_close(
     missed = 600
     for n in range(missed):
         await core.apply_update(
-            "alice",
+            Caller("alice", stack.token("alice")),
             session_id=sid,
             device_id="laptop",
             op_id=new_op(),
