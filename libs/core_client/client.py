@@ -52,6 +52,29 @@ class Caller(NamedTuple):
     token: str
 
 
+class ClientTls(NamedTuple):
+    """mTLS to core: the CA core's certificate must chain to, this caller's own
+    certificate and key (its identity is the certificate's SAN), all PEM, and the
+    name core's certificate carries (the target is often an address)."""
+
+    ca_pem: bytes
+    cert_pem: bytes
+    key_pem: bytes
+    server_name: str
+
+
+def open_channel(
+    target: str, options: list[tuple[str, Any]], tls: ClientTls | None = None
+) -> grpc.aio.Channel:
+    """A channel to core: plaintext, or mTLS with `tls`."""
+    if tls is None:
+        return grpc.aio.insecure_channel(target, options=options)
+    credentials = grpc.ssl_channel_credentials(tls.ca_pem, tls.key_pem, tls.cert_pem)
+    return grpc.aio.secure_channel(
+        target, credentials, options=[*options, ("grpc.ssl_target_name_override", tls.server_name)]
+    )
+
+
 class CoreError(Exception):
     """A refused or failed call; `code` is core's stable code, or `unavailable`/`internal`."""
 
@@ -153,12 +176,11 @@ class CoreClient:
         max_batch: int = 256,
         max_inflight: int = 4,
         max_call_bytes: int = 256 * 1024,
+        tls: ClientTls | None = None,
         sleep: Callable[[float], Any] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._channel = grpc.aio.insecure_channel(
-            target, options=channel_options(max_message_bytes)
-        )
+        self._channel = open_channel(target, channel_options(max_message_bytes), tls)
         self._stub = session_pb2_grpc.SessionServiceStub(self._channel)  # type: ignore[no-untyped-call]
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self._deadline = deadline

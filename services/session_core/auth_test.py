@@ -7,6 +7,7 @@ for its caller's identity fails here.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -17,10 +18,12 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from libs.auth import testing
 from services.session_core.harness import (
+    Pki,
     as_user,
     core_config,
     running_core,
     stub_for,
+    tls_stub_for,
     token_for,
     wait_serving,
 )
@@ -68,7 +71,13 @@ async def outcome(stub: Any, method: str, token: str | None, named: str | None) 
             token=token or "",
             update=session_pb2.ApplyUpdateRequest(session_id="s", device_id="d", op_id="o"),
         )
-        answer = await stub.ApplyUpdates(session_pb2.ApplyUpdatesRequest(updates=[item]))
+        try:
+            answer = await stub.ApplyUpdates(
+                session_pb2.ApplyUpdatesRequest(updates=[item]), timeout=10
+            )
+        except grpc.aio.AioRpcError as error:  # refused as a whole: the caller's identity
+            trailers = dict(error.trailing_metadata() or ())
+            return error.code(), str(trailers.get("syncbridge-error", ""))
         (result,) = answer.results
         if result.HasField("applied"):
             return grpc.StatusCode.OK, ""
@@ -204,3 +213,78 @@ async def test_reflection_when_configured(pg_dsn: str, redis_url: str, amqp_url:
     config = core_config(pg_dsn, redis_url, amqp_url, reflection=True)
     async with running_core(config) as running:
         assert SERVICE.full_name in await _listed_services(running.port)
+
+
+# -- with mTLS: which service calls, beside which user ------------------------
+
+
+@pytest_asyncio.fixture
+async def tls_core(
+    pg_dsn: str, redis_url: str, amqp_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[Running, Pki]]:
+    pki = Pki.create(tmp_path / "pki")
+    config = core_config(pg_dsn, redis_url, amqp_url, **pki.core_settings())
+    async with running_core(config) as running:
+        yield running, pki
+
+
+async def test_with_mtls_an_admitted_identity_with_a_token_gets_through(
+    tls_core: tuple[Running, Pki],
+) -> None:
+    core, pki = tls_core
+    refused = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+    async with tls_stub_for(core.port, pki, pki.client("ws-edge")) as stub:
+        wrong = {}
+        for method in METHODS:
+            status, code = await outcome(stub, method, token_for("alice"), "alice")
+            if status in refused:
+                wrong[method] = (status, code)
+        assert wrong == {}
+        # The certificate says which service; the token still says which user.
+        assert await outcome(stub, "GetSession", None, None) == (
+            grpc.StatusCode.UNAUTHENTICATED,
+            "unauthenticated",
+        )
+
+
+async def test_with_mtls_every_rpc_denies_an_identity_not_admitted(
+    tls_core: tuple[Running, Pki],
+) -> None:
+    core, pki = tls_core
+    expected = (grpc.StatusCode.PERMISSION_DENIED, "permission_denied")
+    async with tls_stub_for(core.port, pki, pki.client("intruder")) as stub:
+        wrong = {}
+        for method in METHODS:
+            got = await outcome(stub, method, token_for("alice"), "alice")
+            if got != expected:
+                wrong[method] = got
+        assert wrong == {}
+
+
+async def test_with_mtls_no_or_a_foreign_certificate_cannot_call_at_all(
+    tls_core: tuple[Running, Pki], tmp_path: Path
+) -> None:
+    core, pki = tls_core
+    foreign = Pki.create(tmp_path / "foreign").client("ws-edge")  # right name, wrong CA
+    for client in (None, foreign):
+        async with tls_stub_for(core.port, pki, client) as stub:
+            for method in METHODS:
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    request = getattr(
+                        session_pb2, SERVICE.methods_by_name[method].input_type.name
+                    )()
+                    await getattr(stub, method)(request, metadata=as_user("alice"), timeout=5)
+                # Refused at the handshake: the call never reaches core's code.
+                assert refused.value.code() == grpc.StatusCode.UNAVAILABLE, method
+
+
+async def test_with_mtls_health_answers_on_its_plaintext_port(
+    tls_core: tuple[Running, Pki],
+) -> None:
+    core, _ = tls_core
+    assert core.health_port > 0
+    await wait_serving(core.health_port, within=10, service=SERVICE.full_name)
+    with pytest.raises(grpc.aio.AioRpcError) as plaintext:
+        async with stub_for(core.port) as stub:
+            await stub.GetSession(session_pb2.GetSessionRequest(), timeout=5)
+    assert plaintext.value.code() == grpc.StatusCode.UNAVAILABLE

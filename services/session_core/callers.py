@@ -11,6 +11,8 @@ from the verifier's signature check, so tested without a server.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from libs.auth.claims import Claims
@@ -18,6 +20,7 @@ from libs.auth.config import JwtConfig
 from libs.auth.errors import AuthError
 from libs.auth.headers import AUTHORIZATION_METADATA, bearer_from_header
 from libs.config.settings import ConfigError
+from libs.tls.identity import peer_identities
 from services.session_core.config import CoreConfig
 from services.session_core.records import StoreError
 
@@ -48,6 +51,15 @@ def _user_of(verifier: TokenVerifier, token: str | None, named: str | None, fiel
     if named is not None and named != sub:
         raise PermissionDenied(f"{field}: names a user other than the token's")
     return sub
+
+
+def check_peer(allowed: frozenset[str] | None, auth_context: Mapping[str, list[bytes]]) -> None:
+    """With mTLS (`allowed` set), the caller's certificate must name an admitted
+    identity; PermissionDenied otherwise. Without mTLS, nothing to check here."""
+    if allowed is None:
+        return
+    if not peer_identities(auth_context) & allowed:
+        raise PermissionDenied("client certificate: not an identity this core admits")
 
 
 def call_user(verifier: TokenVerifier, metadata: Mapping[str, str]) -> str:
@@ -89,3 +101,39 @@ def jwt_config(config: CoreConfig) -> JwtConfig:
         )
     except ValueError as error:  # what is left is the algorithm allowlist
         raise ConfigError([f"SYNCBRIDGE_CORE_JWT_ALGORITHMS: {error}"]) from None
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """What core's mTLS port is made of, read at start."""
+
+    cert: bytes
+    key: bytes
+    client_ca: bytes
+
+
+def tls_files(config: CoreConfig) -> TlsFiles | None:
+    """None for plaintext (all three unset); ConfigError naming what is missing or unreadable."""
+    paths = {
+        "SYNCBRIDGE_CORE_TLS_CERT_PATH": config.tls_cert_path,
+        "SYNCBRIDGE_CORE_TLS_KEY_PATH": config.tls_key_path,
+        "SYNCBRIDGE_CORE_TLS_CLIENT_CA_PATH": config.tls_client_ca_path,
+    }
+    if not any(paths.values()):
+        return None
+    missing = [variable for variable, path in paths.items() if not path]
+    if missing:
+        raise ConfigError([f"{', '.join(missing)}: required with the other TLS settings"])
+    if not config.allowed_clients:
+        raise ConfigError(["SYNCBRIDGE_CORE_ALLOWED_CLIENTS: empty, so no caller could call"])
+    contents: list[bytes] = []
+    problems = []
+    for variable, path in paths.items():
+        try:
+            contents.append(Path(path).read_bytes())
+        except OSError as error:
+            problems.append(f"{variable}: cannot read {path}: {error.strerror}")
+    if problems:
+        raise ConfigError(problems)
+    cert, key, client_ca = contents
+    return TlsFiles(cert, key, client_ca)

@@ -23,6 +23,31 @@ class CoreConfig:
     metrics_port: int = setting(
         "SYNCBRIDGE_CORE_METRICS_PORT", 9102, min=0, max=65535, help="core's /metrics port"
     )
+    tls_cert_path: str = setting(
+        "SYNCBRIDGE_CORE_TLS_CERT_PATH",
+        "",
+        help="PEM server certificate: with KEY_PATH and CLIENT_CA_PATH, gRPC requires"
+        " client certificates (mTLS); empty: plaintext (inside a mesh that does mTLS)",
+    )
+    tls_key_path: str = setting(
+        "SYNCBRIDGE_CORE_TLS_KEY_PATH", "", help="PEM private key of TLS_CERT_PATH"
+    )
+    tls_client_ca_path: str = setting(
+        "SYNCBRIDGE_CORE_TLS_CLIENT_CA_PATH", "", help="PEM CA that issues callers' certificates"
+    )
+    allowed_clients: tuple[str, ...] = setting(
+        "SYNCBRIDGE_CORE_ALLOWED_CLIENTS",
+        ("ws-edge", "syncbridge-admin"),
+        help="with mTLS: client certificate identities (DNS SAN) admitted; others are"
+        " PERMISSION_DENIED",
+    )
+    health_port: int = setting(
+        "SYNCBRIDGE_CORE_HEALTH_PORT",
+        50052,
+        min=0,
+        max=65535,
+        help="with mTLS: plaintext grpc.health.v1 only, for probes that present no certificate",
+    )
     reflection: bool = setting(
         "SYNCBRIDGE_CORE_REFLECTION",
         False,

@@ -12,7 +12,7 @@ import pytest
 
 from libs.config.reference import entries
 from libs.config.settings import ConfigError, load_config
-from services.session_core.callers import jwt_config
+from services.session_core.callers import jwt_config, tls_files
 from services.session_core.config import CoreConfig
 
 BINARIES = (
@@ -65,3 +65,27 @@ def test_the_defaults_trust_the_development_issuer_like_the_edge() -> None:
 def test_reflection_is_off_unless_configured() -> None:
     assert load_config(CoreConfig, {}).reflection is False
     assert load_config(CoreConfig, {"SYNCBRIDGE_CORE_REFLECTION": "true"}).reflection is True
+
+
+def test_tls_is_off_unless_configured_and_all_or_nothing(tmp_path: Path) -> None:
+    assert tls_files(_config()) is None
+    with pytest.raises(ConfigError) as partial:
+        tls_files(_config(tls_cert_path="/core.crt"))
+    assert "SYNCBRIDGE_CORE_TLS_KEY_PATH, SYNCBRIDGE_CORE_TLS_CLIENT_CA_PATH" in str(partial.value)
+    paths = {name: tmp_path / name for name in ("cert", "key", "ca")}
+    for path in paths.values():
+        path.write_bytes(b"pem")
+    settings = {
+        "tls_cert_path": str(paths["cert"]),
+        "tls_key_path": str(paths["key"]),
+        "tls_client_ca_path": str(tmp_path / "missing.pem"),
+    }
+    with pytest.raises(ConfigError) as unreadable:
+        tls_files(_config(**settings))
+    assert "SYNCBRIDGE_CORE_TLS_CLIENT_CA_PATH: cannot read" in str(unreadable.value)
+    settings["tls_client_ca_path"] = str(paths["ca"])
+    with pytest.raises(ConfigError) as nobody:
+        tls_files(_config(**settings, allowed_clients=()))
+    assert "SYNCBRIDGE_CORE_ALLOWED_CLIENTS" in str(nobody.value)
+    files = tls_files(_config(**settings))
+    assert files is not None and files.client_ca == b"pem"

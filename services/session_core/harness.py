@@ -26,6 +26,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from libs.auth import testing
 from libs.config.settings import load_config
+from libs.tls.pki import CertificateAuthority, Issued
 from services.session_core import server
 from services.session_core.config import CoreConfig
 from services.session_core.server import Running as Running
@@ -48,6 +49,56 @@ def public_key_path() -> str:
 def token_for(user: str, lifetime: float = 300, **claims: Any) -> str:
     """A bearer token for `user` that the harness's cores accept."""
     return testing.sign(testing.claims(lifetime, sub=user, **claims), signing_key(), "ES256")
+
+
+SERVER_NAME = "session-core"  # the name core's test certificate carries
+
+
+@dataclasses.dataclass
+class Pki:
+    """A private CA for one test: core's server certificate, clients on demand."""
+
+    directory: Path
+    ca: CertificateAuthority
+    ca_path: Path
+    server_cert: Path
+    server_key: Path
+
+    @classmethod
+    def create(cls, directory: Path) -> Pki:
+        ca = CertificateAuthority()
+        ca_path = directory / "ca.crt"
+        directory.mkdir(parents=True, exist_ok=True)
+        ca_path.write_bytes(ca.cert_pem)
+        cert, key = ca.issue(SERVER_NAME, server=True).write(directory, "core")
+        return cls(directory, ca, ca_path, cert, key)
+
+    def client(self, identity: str) -> Issued:
+        """A client certificate of this CA naming `identity`."""
+        return self.ca.issue(identity)
+
+    def core_settings(self) -> dict[str, Any]:
+        """core_config overrides for mTLS with this CA (and a free health port)."""
+        return {
+            "tls_cert_path": str(self.server_cert),
+            "tls_key_path": str(self.server_key),
+            "tls_client_ca_path": str(self.ca_path),
+            "health_port": 0,
+        }
+
+
+@contextlib.asynccontextmanager
+async def tls_stub_for(port: int, pki: Pki, client: Issued | None) -> AsyncIterator[Any]:
+    """A SessionService stub over TLS to 127.0.0.1:port, presenting `client` (or no
+    certificate), trusting `pki`'s CA for core's."""
+    credentials = grpc.ssl_channel_credentials(
+        pki.ca.cert_pem,
+        client.key_pem if client else None,
+        client.cert_pem if client else None,
+    )
+    options = [("grpc.ssl_target_name_override", SERVER_NAME)]
+    async with grpc.aio.secure_channel(f"127.0.0.1:{port}", credentials, options) as channel:
+        yield session_pb2_grpc.SessionServiceStub(channel)  # type: ignore[no-untyped-call]
 
 
 def jwt_env() -> dict[str, str]:

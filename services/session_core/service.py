@@ -25,7 +25,13 @@ from libs.metrics.rpc import rpc_metrics
 from libs.ordering import resume
 from services.session_core import events
 from services.session_core.cache import Cache
-from services.session_core.callers import TokenVerifier, call_user, update_user
+from services.session_core.callers import (
+    PermissionDenied,
+    TokenVerifier,
+    call_user,
+    check_peer,
+    update_user,
+)
 from services.session_core.records import Conflict, InvalidArgument, StoreError, UpdateRequest
 from services.session_core.store import Store, Written
 from services.session_core.updates import Applied, UpdateWriter
@@ -127,11 +133,14 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
         *,
         verifier: TokenVerifier,
         max_devices: int,
+        allowed_clients: frozenset[str] | None = None,
         max_replay: int = 1000,
         updates: UpdateWriter | None = None,
     ) -> None:
         self._store = store
         self._verifier = verifier
+        # With mTLS: the certificate identities admitted (None: plaintext, no check).
+        self._allowed_clients = allowed_clients
         # The device cap is core's: a caller choosing its own could lift it.
         self._max_devices = max_devices
         self._cache = cache
@@ -165,6 +174,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
             try:
                 # Before anything else: an unauthenticated caller learns nothing,
                 # not even whether its request was well-formed.
+                check_peer(self._allowed_clients, context.auth_context())
                 user = call_user(self._verifier, metadata)
                 return await body(user)
             except (StoreError, *_BACKEND_DOWN, asyncpg.PostgresError) as error:
@@ -282,7 +292,14 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
     async def ApplyUpdates(
         self, request: session_pb2.ApplyUpdatesRequest, context: grpc.aio.ServicerContext
     ) -> session_pb2.ApplyUpdatesResponse:
-        with self._rpc.time("ApplyUpdates"), bind(rpc="ApplyUpdates"):
+        with self._rpc.time("ApplyUpdates") as timing, bind(rpc="ApplyUpdates"):
+            try:
+                check_peer(self._allowed_clients, context.auth_context())
+            except PermissionDenied as denied:
+                timing.code = "PERMISSION_DENIED"
+                await self._abort(
+                    context, grpc.StatusCode.PERMISSION_DENIED, denied.code, denied.message
+                )
             if len(request.updates) > MAX_BATCH_UPDATES:
                 await self._abort(
                     context,

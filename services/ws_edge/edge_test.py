@@ -108,6 +108,19 @@ async def opened(stack: Stack, user: str = "alice", device: str = "phone") -> tu
     return ws, (await expect(ws, "snapshot"))["session"]
 
 
+async def test_the_edge_reaches_a_core_that_requires_mtls(make: Make) -> None:
+    # Core admits only the certificate identities it is configured to: the edge
+    # presents ws-edge's, on the unary path (open) and the batched one (update).
+    async with make(mtls=True) as stack:
+        ws, session = await opened(stack)
+        update = {"op_id": new_op(), "base_version": session["version"], "epoch": session["epoch"]}
+        await send(ws, {"type": "update", **update, "patch": {"x": 1}, "ref": "u"})
+        assert (await expect(ws, "ack"))["version"] == session["version"] + 1
+        status, _ = await http(stack.http(), "GET", "/health/ready")
+        assert status == 200
+        await ws.close()
+
+
 # -- fan-out, resume ---------------------------------------------------------
 
 
@@ -632,8 +645,16 @@ async def _test_token_refresh_expiry_and_another_users_token(stack: Stack) -> No
         await expect(lapsed, "ack", within=5)
     assert expired.value.rcvd is not None and expired.value.rcvd.code == 4001
 
+    # The first token has expired by now (the lapsed one, as old, was closed 4001):
+    # core verifies the token itself, so these pass only with the refreshed one
+    # forwarded, on the unary path (open) and the batched one (update).
     await send(refreshed, {"type": "open", "ref": "still"})
-    assert (await expect(refreshed, "snapshot"))["ref"] == "still"
+    snapshot = await expect(refreshed, "snapshot")
+    assert snapshot["ref"] == "still"
+    session = snapshot["session"]
+    update = {"op_id": new_op(), "base_version": session["version"], "epoch": session["epoch"]}
+    await send(refreshed, {"type": "update", **update, "patch": {"x": 1}, "ref": "u"})
+    assert (await expect(refreshed, "ack"))["of"] == "update"
     await refreshed.close()
 
 
