@@ -658,6 +658,26 @@ async def _test_token_refresh_expiry_and_another_users_token(stack: Stack) -> No
     await refreshed.close()
 
 
+async def test_in_the_grace_period_core_refuses_the_expired_token_until_refresh(
+    make: Make,
+) -> None:
+    # The edge keeps an expired connection open for a refresh; core, verifying the
+    # token itself, does not accept the expired one meanwhile: the device is told
+    # to refresh, and after the refresh the same request passes.
+    async with make(token_grace_seconds=10.0) as stack:
+        ws = await raw_with(stack, stack.token("alice", lifetime=1))
+        await hello(ws, "phone")
+        assert (await expect(ws, "error", within=5))["code"] == "token_expiring"
+        await send(ws, {"type": "open", "ref": "late"})
+        refused = await expect(ws, "error")
+        assert (refused["code"], refused["ref"]) == ("token_expiring", "late")
+        await send(ws, {"type": "refresh", "token": stack.token("alice", 60), "ref": "r"})
+        assert (await expect(ws, "ack"))["of"] == "refresh"
+        await send(ws, {"type": "open", "ref": "again"})
+        assert (await expect(ws, "snapshot"))["ref"] == "again"
+        await ws.close()
+
+
 async def raw_with(stack: Stack, token: str) -> Any:
     from websockets.asyncio.client import connect
 
