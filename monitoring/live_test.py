@@ -177,6 +177,11 @@ def start_services(
             config,
             SYNCBRIDGE_CORE_GRPC_PORT=str(grpc),
             SYNCBRIDGE_CORE_METRICS_PORT=str(core_metrics),
+            # Core verifies the tokens the edge forwards: the edge's key.
+            SYNCBRIDGE_CORE_JWT_PUBLIC_KEY_PATH=key_path,
+            SYNCBRIDGE_CORE_JWT_ISSUER=testing.ISSUER,
+            SYNCBRIDGE_CORE_JWT_AUDIENCE=testing.AUDIENCE,
+            SYNCBRIDGE_CORE_JWT_ALGORITHMS="ES256",
         ),
     )
     live.wait_for(

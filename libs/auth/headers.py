@@ -1,7 +1,16 @@
-"""Where a token travels: the Authorization header, or the WebSocket subprotocol list."""
+"""Where a token travels: the Authorization header (HTTP, and gRPC metadata from the
+edge to core), or the WebSocket subprotocol list."""
 
 from libs.auth.errors import AuthError, AuthErrorCode
 from libs.protocol.subprotocol import APP_SUBPROTOCOL, BEARER_SUBPROTOCOL_PREFIX
+
+# gRPC metadata keys are lower-case; the value is an HTTP Authorization value.
+AUTHORIZATION_METADATA = "authorization"
+
+
+def bearer_value(token: str) -> str:
+    """The `Authorization` value (header or gRPC metadata) that carries `token`."""
+    return f"Bearer {token}"
 
 
 def bearer_from_header(value: str | None) -> str:

@@ -1,7 +1,9 @@
 """The edge's gRPC client to session-core: a deadline on every call, retries only when safe.
 
-Every call carries the verified user in `x-syncbridge-user` (core scopes all
-reads and writes to it). Failures become `CoreError` with core's stable
+Every call acts for a `Caller`: the user the edge verified and the device's
+current bearer token, which travels as `authorization` metadata (in
+ApplyUpdates, as each update's `token`) so that core verifies the user
+itself and scopes all reads and writes to it. Failures become `CoreError` with core's stable
 code (the `syncbridge-error` trailer), or `unavailable` when core did not
 answer; see retry.py for what is retried.
 
@@ -23,6 +25,7 @@ from typing import Any, NamedTuple
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from libs.auth.headers import AUTHORIZATION_METADATA, bearer_value
 from libs.batching.group_commit import GroupCommit, Retry
 from libs.core_client import retry
 from libs.metrics.rpc import RpcMetrics
@@ -39,6 +42,37 @@ _CODE_BY_STATUS = {
     grpc.StatusCode.NOT_FOUND: "session_not_found",
     grpc.StatusCode.RESOURCE_EXHAUSTED: "too_large",
 }
+
+
+class Caller(NamedTuple):
+    """Whom a call acts for: the token's user, and the token itself (the current one:
+    a connection's token is refreshed mid-session, so ask for it at each call)."""
+
+    user: str
+    token: str
+
+
+class ClientTls(NamedTuple):
+    """mTLS to core: the CA core's certificate must chain to, this caller's own
+    certificate and key (its identity is the certificate's SAN), all PEM, and the
+    name core's certificate carries (the target is often an address)."""
+
+    ca_pem: bytes
+    cert_pem: bytes
+    key_pem: bytes
+    server_name: str
+
+
+def open_channel(
+    target: str, options: list[tuple[str, Any]], tls: ClientTls | None = None
+) -> grpc.aio.Channel:
+    """A channel to core: plaintext, or mTLS with `tls`."""
+    if tls is None:
+        return grpc.aio.insecure_channel(target, options=options)
+    credentials = grpc.ssl_channel_credentials(tls.ca_pem, tls.key_pem, tls.cert_pem)
+    return grpc.aio.secure_channel(
+        target, credentials, options=[*options, ("grpc.ssl_target_name_override", tls.server_name)]
+    )
 
 
 class CoreError(Exception):
@@ -72,7 +106,7 @@ def _refused(refusal: session_pb2.UpdateRefusal) -> CoreError:
 class _Update(NamedTuple):
     """One update waiting for an ApplyUpdates call."""
 
-    user: str
+    caller: Caller
     request: session_pb2.ApplyUpdateRequest
     deadline: float  # the client clock's time by which it must be answered
 
@@ -142,12 +176,11 @@ class CoreClient:
         max_batch: int = 256,
         max_inflight: int = 4,
         max_call_bytes: int = 256 * 1024,
+        tls: ClientTls | None = None,
         sleep: Callable[[float], Any] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._channel = grpc.aio.insecure_channel(
-            target, options=channel_options(max_message_bytes)
-        )
+        self._channel = open_channel(target, channel_options(max_message_bytes), tls)
         self._stub = session_pb2_grpc.SessionServiceStub(self._channel)  # type: ignore[no-untyped-call]
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self._deadline = deadline
@@ -164,10 +197,19 @@ class CoreClient:
         await self._channel.close()
 
     async def _call(
-        self, method: str, request: Any, user: str, *, key: str | None = None, request_id: str = ""
+        self,
+        method: str,
+        request: Any,
+        caller: Caller,
+        *,
+        key: str | None = None,
+        request_id: str = "",
     ) -> Any:
         rpc = getattr(self._stub, method)
-        metadata: tuple[tuple[str, str], ...] = ((USER_METADATA, user),)
+        metadata: tuple[tuple[str, str], ...] = (
+            (AUTHORIZATION_METADATA, bearer_value(caller.token)),
+            (USER_METADATA, caller.user),
+        )
         if request_id:
             metadata += (("x-request-id", request_id),)
         # One deadline for the whole call: attempts and backoffs all come out of it.
@@ -203,7 +245,7 @@ class CoreClient:
 
     async def open_session(
         self,
-        user: str,
+        caller: Caller,
         device_id: str,
         session_id: str | None = None,
         initial_state: dict[str, Any] | None = None,
@@ -215,19 +257,19 @@ class CoreClient:
         )
         key = retry.method_key("OpenSession", attach=bool(session_id))
         response: session_pb2.OpenSessionResponse = await self._call(
-            "OpenSession", request, user, key=key
+            "OpenSession", request, caller, key=key
         )
         return response
 
-    async def get_session(self, user: str, session_id: str) -> session_pb2.Session:
+    async def get_session(self, caller: Caller, session_id: str) -> session_pb2.Session:
         response: session_pb2.Session = await self._call(
-            "GetSession", session_pb2.GetSessionRequest(session_id=session_id), user
+            "GetSession", session_pb2.GetSessionRequest(session_id=session_id), caller
         )
         return response
 
     async def apply_update(
         self,
-        user: str,
+        caller: Caller,
         *,
         session_id: str,
         device_id: str,
@@ -246,7 +288,7 @@ class CoreClient:
             patch_json=json.dumps(patch, separators=(",", ":")),
             require_lease=require_lease,
         )
-        return await self._updates.submit(_Update(user, request, self._clock() + self._deadline))
+        return await self._updates.submit(_Update(caller, request, self._clock() + self._deadline))
 
     async def _apply_batch(
         self, items: list[_Update]
@@ -301,7 +343,8 @@ class CoreClient:
             call = session_pb2.ApplyUpdatesRequest(
                 updates=[
                     session_pb2.UserUpdate(
-                        user_id=items[i].user,
+                        user_id=items[i].caller.user,
+                        token=items[i].caller.token,
                         update=items[i].request,
                         timeout_ms=int((items[i].deadline - now) * 1000),
                     )
@@ -336,43 +379,47 @@ class CoreClient:
         return answers
 
     async def handoff(
-        self, user: str, *, session_id: str, device_id: str, to_device: str, op_id: str
+        self, caller: Caller, *, session_id: str, device_id: str, to_device: str, op_id: str
     ) -> session_pb2.HandoffResponse:
         request = session_pb2.HandoffRequest(
             session_id=session_id, device_id=device_id, to_device=to_device, op_id=op_id
         )
-        response: session_pb2.HandoffResponse = await self._call("Handoff", request, user)
+        response: session_pb2.HandoffResponse = await self._call("Handoff", request, caller)
         return response
 
     async def changes_since(
-        self, user: str, session_id: str, epoch: int, version: int, limit: int = 0
+        self, caller: Caller, session_id: str, epoch: int, version: int, limit: int = 0
     ) -> session_pb2.ChangesSinceResponse:
         """At most `limit` changes (0: core's default); when more are missing, a snapshot."""
         request = session_pb2.ChangesSinceRequest(
             session_id=session_id, epoch=epoch, version=version, limit=limit
         )
-        response: session_pb2.ChangesSinceResponse = await self._call("ChangesSince", request, user)
+        response: session_pb2.ChangesSinceResponse = await self._call(
+            "ChangesSince", request, caller
+        )
         return response
 
     async def end_session(
-        self, user: str, *, session_id: str, device_id: str, op_id: str
+        self, caller: Caller, *, session_id: str, device_id: str, op_id: str
     ) -> session_pb2.EndSessionResponse:
         request = session_pb2.EndSessionRequest(
             session_id=session_id, device_id=device_id, op_id=op_id
         )
-        response: session_pb2.EndSessionResponse = await self._call("EndSession", request, user)
+        response: session_pb2.EndSessionResponse = await self._call("EndSession", request, caller)
         return response
 
     async def list_sessions(
-        self, user: str, page_size: int = 0, page_token: str = ""
+        self, caller: Caller, page_size: int = 0, page_token: str = ""
     ) -> session_pb2.ListSessionsResponse:
         request = session_pb2.ListSessionsRequest(page_size=page_size, page_token=page_token)
-        response: session_pb2.ListSessionsResponse = await self._call("ListSessions", request, user)
+        response: session_pb2.ListSessionsResponse = await self._call(
+            "ListSessions", request, caller
+        )
         return response
 
     async def update_presence(
         self,
-        user: str,
+        caller: Caller,
         *,
         session_id: str,
         device_id: str,
@@ -382,21 +429,21 @@ class CoreClient:
         request = session_pb2.UpdatePresenceRequest(
             session_id=session_id, device_id=device_id, edge_id=edge_id, action=action
         )
-        response: session_pb2.PresenceResponse = await self._call("UpdatePresence", request, user)
+        response: session_pb2.PresenceResponse = await self._call("UpdatePresence", request, caller)
         return response
 
     async def claim_device(
         self,
-        user: str,
+        caller: Caller,
         *,
         device_id: str,
         edge_id: str,
         action: session_pb2.PresenceAction,
-        max_devices: int = 0,
     ) -> session_pb2.ClaimDeviceResponse:
-        """The user-wide device cap: JOIN raises CoreError `device_cap` when refused."""
+        """The user-wide device cap (core's setting): JOIN raises CoreError `device_cap`
+        when refused."""
         request = session_pb2.ClaimDeviceRequest(
-            device_id=device_id, edge_id=edge_id, action=action, max_devices=max_devices
+            device_id=device_id, edge_id=edge_id, action=action
         )
-        response: session_pb2.ClaimDeviceResponse = await self._call("ClaimDevice", request, user)
+        response: session_pb2.ClaimDeviceResponse = await self._call("ClaimDevice", request, caller)
         return response

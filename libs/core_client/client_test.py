@@ -11,13 +11,18 @@ import pytest
 import pytest_asyncio
 from prometheus_client import CollectorRegistry
 
-from libs.core_client.client import CoreClient, CoreError, _Update, chunks
+from libs.core_client.client import Caller, CoreClient, CoreError, _Update, chunks
 from libs.metrics.rpc import rpc_metrics
-from services.session_core.harness import Running, core_config, running_core
+from services.session_core.harness import Running, core_config, running_core, token_for
 from syncbridge.session.v1 import session_pb2
 
 pytest_plugins = ("libs.testing.fixtures",)
 pytestmark = pytest.mark.asyncio
+
+
+def caller(user: str) -> Caller:
+    """`user` with a token the harness's core accepts, as the edge forwards it."""
+    return Caller(user, token_for(user))
 
 
 @pytest_asyncio.fixture
@@ -45,11 +50,11 @@ async def test_concurrent_updates_of_many_users_share_calls_and_keep_their_answe
     client = client_for(core.port, registry, max_inflight=1)
     try:
         users = [f"user-{n}" for n in range(40)]
-        sessions = [(await client.open_session(user, "phone")).session for user in users]
+        sessions = [(await client.open_session(caller(user), "phone")).session for user in users]
         answers = await asyncio.gather(
             *(
                 client.apply_update(
-                    user,
+                    caller(user),
                     session_id=session.session_id,
                     device_id="phone",
                     op_id="op-1",
@@ -72,19 +77,23 @@ async def test_concurrent_updates_of_many_users_share_calls_and_keep_their_answe
 async def test_a_refused_update_fails_as_apply_update_would_and_alone(core: Running) -> None:
     client = client_for(core.port, CollectorRegistry())
     try:
-        session = (await client.open_session("alice", "phone")).session
+        session = (await client.open_session(caller("alice"), "phone")).session
         fields: dict[str, Any] = {
             "session_id": session.session_id,
             "device_id": "phone",
             "epoch": session.epoch,
         }
         first = await client.apply_update(
-            "alice", op_id="1", base_version=1, patch={"x": 1}, **fields
+            caller("alice"), op_id="1", base_version=1, patch={"x": 1}, **fields
         )
         assert first.change.version == 2
         stale, stolen = await asyncio.gather(  # one call, two refusals
-            client.apply_update("alice", op_id="2", base_version=1, patch={"x": 2}, **fields),
-            client.apply_update("mallory", op_id="3", base_version=2, patch={"y": 1}, **fields),
+            client.apply_update(
+                caller("alice"), op_id="2", base_version=1, patch={"x": 2}, **fields
+            ),
+            client.apply_update(
+                caller("mallory"), op_id="3", base_version=2, patch={"y": 1}, **fields
+            ),
             return_exceptions=True,
         )
         assert isinstance(stale, CoreError) and stale.code == "conflict"
@@ -99,12 +108,12 @@ async def test_a_refused_update_fails_as_apply_update_would_and_alone(core: Runn
 async def test_core_gone_is_unavailable_within_the_deadline(core: Running) -> None:
     client = client_for(core.port, CollectorRegistry())
     try:
-        session = (await client.open_session("alice", "phone")).session
+        session = (await client.open_session(caller("alice"), "phone")).session
         await core.server.stop(0)  # core gone; the fixture still cleans up the rest
         started = asyncio.get_running_loop().time()
         with pytest.raises(CoreError) as gone:
             await client.apply_update(
-                "alice",
+                caller("alice"),
                 session_id=session.session_id,
                 device_id="phone",
                 op_id="late",
@@ -130,12 +139,12 @@ async def test_updates_too_big_for_one_call_together_go_in_several(core: Running
     client = client_for(core.port, registry, max_inflight=1)
     try:
         users = [f"user-{n}" for n in range(30)]
-        sessions = [(await client.open_session(user, "phone")).session for user in users]
+        sessions = [(await client.open_session(caller(user), "phone")).session for user in users]
         big = "x" * 40_000  # 30 of these: 1.2 MB, above core's message limit for one call
         answers = await asyncio.gather(
             *(
                 client.apply_update(
-                    user,
+                    caller(user),
                     session_id=session.session_id,
                     device_id="phone",
                     op_id="big",
@@ -155,7 +164,7 @@ async def test_updates_too_big_for_one_call_together_go_in_several(core: Running
 async def test_each_update_of_a_call_keeps_its_own_deadline(core: Running) -> None:
     client = client_for(core.port, CollectorRegistry())
     try:
-        held, free, late = [(await client.open_session(u, "phone")).session for u in "abc"]
+        held, free, late = [(await client.open_session(caller(u), "phone")).session for u in "abc"]
 
         def item(user: str, session: Any, seconds: float) -> _Update:
             request = session_pb2.ApplyUpdateRequest(
@@ -166,7 +175,7 @@ async def test_each_update_of_a_call_keeps_its_own_deadline(core: Running) -> No
                 epoch=session.epoch,
                 patch_json='{"x": 1}',
             )
-            return _Update(user, request, time.monotonic() + seconds)
+            return _Update(caller(user), request, time.monotonic() + seconds)
 
         async with core.pool.acquire() as blocker, blocker.transaction():
             await blocker.execute(

@@ -38,9 +38,9 @@ import asyncpg
 import grpc
 from prometheus_client import CollectorRegistry
 
-from libs.core_client.client import CoreClient
+from libs.core_client.client import Caller, CoreClient
 from libs.metrics.rpc import rpc_metrics
-from services.session_core.harness import wait_serving
+from services.session_core.harness import as_user, jwt_env, token_for, wait_serving
 from syncbridge.session.v1 import session_pb2, session_pb2_grpc
 from tools.servers import servers
 
@@ -147,6 +147,7 @@ def _env(dsn: str, port: int, relay_in_process: bool) -> dict[str, str]:
         "SYNCBRIDGE_CORE_RELAY_METRICS_PORT": "0",
         "SYNCBRIDGE_CORE_LOG_LEVEL": "WARNING",
         "SYNCBRIDGE_CORE_RELAY_IN_PROCESS": "true" if relay_in_process else "false",
+        **jwt_env(),
     }
 
 
@@ -163,11 +164,13 @@ async def _drive(
     Without, each is a unary ApplyUpdate.
     """
     users = [f"bench-{concurrency}-{n}" for n in range(concurrency)]
+    # Core verifies every update's token, as it does the edge's: one per device.
+    tokens = {user: token_for(user, lifetime=3600) for user in users}
     sessions = [
         (
             await stub.OpenSession(
                 session_pb2.OpenSessionRequest(device_id="d"),
-                metadata=(("x-syncbridge-user", user),),
+                metadata=as_user(user),
             )
         ).session
         for user in users
@@ -180,7 +183,7 @@ async def _drive(
     async def apply(user: str, session: session_pb2.Session, n: int, version: int) -> int:
         if client is not None:
             answer = await client.apply_update(
-                user,
+                Caller(user, tokens[user]),
                 session_id=session.session_id,
                 device_id="d",
                 op_id=f"{n}",
@@ -198,7 +201,7 @@ async def _drive(
                 epoch=session.epoch,
                 patch_json=payload,
             ),
-            metadata=(("x-syncbridge-user", user),),
+            metadata=(("authorization", f"Bearer {tokens[user]}"),),
             timeout=10,
         )
         return int(reply.change.version)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from libs.auth.dev import DEV_AUDIENCE, DEV_ISSUER, DEV_KEY_DIR
 from libs.config.settings import setting
 
 
@@ -21,6 +22,68 @@ class CoreConfig:
     )
     metrics_port: int = setting(
         "SYNCBRIDGE_CORE_METRICS_PORT", 9102, min=0, max=65535, help="core's /metrics port"
+    )
+    tls_cert_path: str = setting(
+        "SYNCBRIDGE_CORE_TLS_CERT_PATH",
+        "",
+        help="PEM server certificate: with KEY_PATH and CLIENT_CA_PATH, gRPC requires"
+        " client certificates (mTLS); empty: plaintext (inside a mesh that does mTLS)",
+    )
+    tls_key_path: str = setting(
+        "SYNCBRIDGE_CORE_TLS_KEY_PATH", "", help="PEM private key of TLS_CERT_PATH"
+    )
+    tls_client_ca_path: str = setting(
+        "SYNCBRIDGE_CORE_TLS_CLIENT_CA_PATH", "", help="PEM CA that issues callers' certificates"
+    )
+    allowed_clients: tuple[str, ...] = setting(
+        "SYNCBRIDGE_CORE_ALLOWED_CLIENTS",
+        ("ws-edge", "syncbridge-admin"),
+        help="with mTLS: client certificate identities (DNS SAN) admitted; others are"
+        " PERMISSION_DENIED",
+    )
+    health_port: int = setting(
+        "SYNCBRIDGE_CORE_HEALTH_PORT",
+        50052,
+        min=0,
+        max=65535,
+        help="with mTLS: plaintext grpc.health.v1 only, for probes that present no certificate",
+    )
+    reflection: bool = setting(
+        "SYNCBRIDGE_CORE_REFLECTION",
+        False,
+        help="serve gRPC server reflection (lists every RPC to anyone who asks); dev only",
+    )
+    jwt_public_key_path: str = setting(
+        "SYNCBRIDGE_CORE_JWT_PUBLIC_KEY_PATH",
+        f"{DEV_KEY_DIR}/public.pem",
+        help="PEM public key of the token issuer (the edge's); empty when JWKS_PATH is set",
+    )
+    jwt_jwks_path: str = setting(
+        "SYNCBRIDGE_CORE_JWT_JWKS_PATH",
+        "",
+        help="JWKS file of trusted keys (the edge's); empty when PUBLIC_KEY_PATH is set",
+    )
+    jwt_issuer: str = setting(
+        "SYNCBRIDGE_CORE_JWT_ISSUER", DEV_ISSUER, help="required iss claim (the edge's)"
+    )
+    jwt_audience: str = setting(
+        "SYNCBRIDGE_CORE_JWT_AUDIENCE", DEV_AUDIENCE, help="required aud claim (the edge's)"
+    )
+    jwt_algorithms: tuple[str, ...] = setting(
+        "SYNCBRIDGE_CORE_JWT_ALGORITHMS", ("RS256", "ES256"), help="accepted JWT algorithms"
+    )
+    jwt_leeway_seconds: float = setting(
+        "SYNCBRIDGE_CORE_JWT_LEEWAY_SECONDS",
+        30.0,
+        min=0,
+        max=300,
+        help="clock skew allowed on exp/nbf",
+    )
+    max_devices_per_user: int = setting(
+        "SYNCBRIDGE_CORE_MAX_DEVICES_PER_USER",
+        10,
+        min=1,
+        help="devices one user may have online across every edge (ClaimDevice JOIN)",
     )
     pg_dsn: str = setting(
         "SYNCBRIDGE_CORE_PG_DSN",

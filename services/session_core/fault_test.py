@@ -27,6 +27,7 @@ from libs.testing.ports import free_port
 from services.session_core.harness import (
     as_user,
     core_config,
+    jwt_env,
     refused_port,
     running_core,
     stub_for,
@@ -144,7 +145,7 @@ class CoreProcess:
 
 @pytest.fixture
 def core_env(pg_dsn: str, redis_url: str) -> dict[str, str]:
-    return {"SYNCBRIDGE_CORE_PG_DSN": pg_dsn, "SYNCBRIDGE_CORE_REDIS_URL": redis_url}
+    return {"SYNCBRIDGE_CORE_PG_DSN": pg_dsn, "SYNCBRIDGE_CORE_REDIS_URL": redis_url, **jwt_env()}
 
 
 async def test_killed_between_commit_and_publish_outbox_still_delivers(

@@ -2,6 +2,11 @@
 
 The one door other packages' tests use into core (testonly, so no image can
 ship it): they import `Running` and the helpers from here, never core's modules.
+
+Core verifies every caller's token: the cores started here trust one key made
+per test process (`signing_key()`), which `token_for`/`as_user` sign with and
+which the edge's tests give their edges, as the edge and core of a deployment
+share their issuer.
 """
 
 from __future__ import annotations
@@ -9,34 +14,122 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import socket
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from libs.auth import testing
 from libs.config.settings import load_config
+from libs.tls.pki import CertificateAuthority, Issued
 from services.session_core import server
 from services.session_core.config import CoreConfig
 from services.session_core.server import Running as Running
 from syncbridge.session.v1 import session_pb2_grpc
 
 
-def core_config(pg_dsn: str, redis_url: str, amqp_url: str, **overrides: Any) -> CoreConfig:
-    """Defaults plus the given backends, on ephemeral loopback ports."""
-    config = load_config(CoreConfig, {})
-    return dataclasses.replace(
-        config,
-        grpc_port=0,
-        metrics_port=0,
-        pg_dsn=pg_dsn,
-        redis_url=redis_url,
-        amqp_url=amqp_url,
-        pg_pool_size=8,
-        grace_seconds=2.0,
-        **overrides,
+@functools.cache
+def signing_key() -> testing.PrivateKey:
+    """The key the cores started here trust; made once per process, never stored."""
+    return testing.ec_key()
+
+
+@functools.cache
+def public_key_path() -> str:
+    """A PEM file of `signing_key()`'s public half (in the test's temporary directory)."""
+    directory = tempfile.mkdtemp(prefix="core-jwt-")
+    return testing.write_pem(Path(directory) / "public.pem", signing_key())
+
+
+def token_for(user: str, lifetime: float = 300, **claims: Any) -> str:
+    """A bearer token for `user` that the harness's cores accept."""
+    return testing.sign(testing.claims(lifetime, sub=user, **claims), signing_key(), "ES256")
+
+
+SERVER_NAME = "session-core"  # the name core's test certificate carries
+
+
+@dataclasses.dataclass
+class Pki:
+    """A private CA for one test: core's server certificate, clients on demand."""
+
+    directory: Path
+    ca: CertificateAuthority
+    ca_path: Path
+    server_cert: Path
+    server_key: Path
+
+    @classmethod
+    def create(cls, directory: Path) -> Pki:
+        ca = CertificateAuthority()
+        ca_path = directory / "ca.crt"
+        directory.mkdir(parents=True, exist_ok=True)
+        ca_path.write_bytes(ca.cert_pem)
+        cert, key = ca.issue(SERVER_NAME, server=True).write(directory, "core")
+        return cls(directory, ca, ca_path, cert, key)
+
+    def client(self, identity: str) -> Issued:
+        """A client certificate of this CA naming `identity`."""
+        return self.ca.issue(identity)
+
+    def core_settings(self) -> dict[str, Any]:
+        """core_config overrides for mTLS with this CA (and a free health port)."""
+        return {
+            "tls_cert_path": str(self.server_cert),
+            "tls_key_path": str(self.server_key),
+            "tls_client_ca_path": str(self.ca_path),
+            "health_port": 0,
+        }
+
+
+@contextlib.asynccontextmanager
+async def tls_stub_for(port: int, pki: Pki, client: Issued | None) -> AsyncIterator[Any]:
+    """A SessionService stub over TLS to 127.0.0.1:port, presenting `client` (or no
+    certificate), trusting `pki`'s CA for core's."""
+    credentials = grpc.ssl_channel_credentials(
+        pki.ca.cert_pem,
+        client.key_pem if client else None,
+        client.cert_pem if client else None,
     )
+    options = [("grpc.ssl_target_name_override", SERVER_NAME)]
+    async with grpc.aio.secure_channel(f"127.0.0.1:{port}", credentials, options) as channel:
+        yield session_pb2_grpc.SessionServiceStub(channel)  # type: ignore[no-untyped-call]
+
+
+def jwt_env() -> dict[str, str]:
+    """The SYNCBRIDGE_CORE_JWT_* variables of a core process that trusts `signing_key()`."""
+    return {
+        "SYNCBRIDGE_CORE_JWT_PUBLIC_KEY_PATH": public_key_path(),
+        "SYNCBRIDGE_CORE_JWT_ISSUER": testing.ISSUER,
+        "SYNCBRIDGE_CORE_JWT_AUDIENCE": testing.AUDIENCE,
+        "SYNCBRIDGE_CORE_JWT_ALGORITHMS": "ES256",
+    }
+
+
+def core_config(pg_dsn: str, redis_url: str, amqp_url: str, **overrides: Any) -> CoreConfig:
+    """Defaults plus the given backends, on ephemeral loopback ports, trusting `signing_key()`."""
+    config = load_config(CoreConfig, {})
+    settings: dict[str, Any] = {
+        "grpc_port": 0,
+        "metrics_port": 0,
+        "pg_dsn": pg_dsn,
+        "redis_url": redis_url,
+        "amqp_url": amqp_url,
+        "pg_pool_size": 8,
+        "grace_seconds": 2.0,
+        "jwt_public_key_path": public_key_path(),
+        "jwt_jwks_path": "",
+        "jwt_issuer": testing.ISSUER,
+        "jwt_audience": testing.AUDIENCE,
+        "jwt_algorithms": ("ES256",),
+        "jwt_leeway_seconds": 0.0,
+    }
+    return dataclasses.replace(config, **(settings | overrides))
 
 
 @contextlib.contextmanager
@@ -67,8 +160,8 @@ async def stub_for(port: int) -> AsyncIterator[Any]:
 
 
 def as_user(user: str) -> tuple[tuple[str, str], ...]:
-    """Call metadata carrying the verified user, as the edge sends it."""
-    return (("x-syncbridge-user", user),)
+    """Call metadata for `user`, as the edge sends it: a token core accepts, and the user."""
+    return (("authorization", f"Bearer {token_for(user)}"), ("x-syncbridge-user", user))
 
 
 async def wait_serving(

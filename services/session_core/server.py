@@ -25,6 +25,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from redis import asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
+from libs.auth.verified import RememberingVerifier
+from libs.auth.verifier import JwtVerifier
 from libs.config.reference import usage, wants_help
 from libs.config.settings import ConfigError, describe, load_config
 from libs.log.configure import configure_logging
@@ -32,6 +34,7 @@ from libs.metrics.exposition import MetricsServer, serve
 from libs.metrics.registry import new_registry
 from services.session_core import migrate
 from services.session_core.cache import Cache
+from services.session_core.callers import TlsFiles, jwt_config, tls_files
 from services.session_core.config import CoreConfig
 from services.session_core.relay import OutboxRelay, backlog
 from services.session_core.service import SessionService
@@ -80,10 +83,15 @@ class Running:
     grace: float
     registry: CollectorRegistry
     updates: UpdateWriter
+    # With mTLS: the plaintext health-only server and its port (else None, 0).
+    health_server: grpc.aio.Server | None = None
+    health_port: int = 0
 
     async def shutdown(self) -> None:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.grace)
+        if self.health_server is not None:
+            await self.health_server.stop(0)
         # Batches still committing finish before their pool and Redis close.
         await self.updates.batches.close()
         self.stop.set()
@@ -98,6 +106,8 @@ class Running:
 async def start(config: CoreConfig, registry: CollectorRegistry | None = None) -> Running:
     """Starts every part of core and returns once the gRPC port is bound."""
     registry = registry or new_registry()
+    verifier = _verifier(config)
+    tls = tls_files(config)
     pool = await asyncpg.create_pool(config.pg_dsn, min_size=2, max_size=config.pg_pool_size)
     if config.migrate_on_start:
         async with pool.acquire() as conn:
@@ -152,6 +162,9 @@ async def start(config: CoreConfig, registry: CollectorRegistry | None = None) -
             store,
             cache,
             registry,
+            verifier=verifier,
+            max_devices=config.max_devices_per_user,
+            allowed_clients=frozenset(config.allowed_clients) if tls else None,
             max_replay=config.max_replay,
             updates=updates,
         ),
@@ -161,18 +174,31 @@ async def start(config: CoreConfig, registry: CollectorRegistry | None = None) -
     for name in ("", SERVICE_NAME):  # known but not serving until PostgreSQL answers
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-    )
+    if config.reflection:
+        # Off by default: it hands anyone who reaches the port the full API map.
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
     address = f"{config.grpc_host}:{config.grpc_port}"
+    variable = "GRPC"
+    health_server, health_port = None, 0
     try:
-        port = server.add_insecure_port(address)
+        port = _listen(server, address, tls)
+        if tls is not None:
+            variable = "HEALTH"
+            health_server = grpc.aio.server(options=grpc_options(config))
+            health_pb2_grpc.add_HealthServicer_to_server(health_servicer, health_server)
+            health_port = health_server.add_insecure_port(
+                f"{config.grpc_host}:{config.health_port}"
+            )
+        variable = "METRICS"
         metrics = serve(registry, config.grpc_host, config.metrics_port)
     except (RuntimeError, OSError) as error:
         await pool.close()
-        variable = "GRPC" if isinstance(error, RuntimeError) else "METRICS"
         raise StartupError(f"SYNCBRIDGE_CORE_{variable}_PORT: cannot listen: {error}") from None
     await server.start()
+    if health_server is not None:
+        await health_server.start()
 
     stop = asyncio.Event()
     gauges = _Gauges(registry)
@@ -198,7 +224,35 @@ async def start(config: CoreConfig, registry: CollectorRegistry | None = None) -
         config.grace_seconds,
         registry,
         updates,
+        health_server,
+        health_port,
     )
+
+
+def _listen(server: grpc.aio.Server, address: str, tls: TlsFiles | None) -> int:
+    """Binds core's gRPC port: mTLS when configured (a client certificate from the
+    configured CA is required at the handshake), else plaintext."""
+    if tls is None:
+        log.info("gRPC without TLS: which service calls rests on the network (a mesh)")
+        return int(server.add_insecure_port(address))
+    credentials = grpc.ssl_server_credentials(
+        [(tls.key, tls.cert)], root_certificates=tls.client_ca, require_client_auth=True
+    )
+    return int(server.add_secure_port(address, credentials))
+
+
+def _verifier(config: CoreConfig) -> RememberingVerifier:
+    """The verifier of callers' tokens, or StartupError naming the variable at fault."""
+    policy = jwt_config(config)
+    try:
+        inner = JwtVerifier(policy)
+    except (OSError, ValueError) as error:
+        variable = "JWKS_PATH" if policy.jwks_path else "PUBLIC_KEY_PATH"
+        raise StartupError(
+            f"SYNCBRIDGE_CORE_JWT_{variable}: cannot load the token key: {error}"
+            " (locally: bazel run //libs/client:dev_token -- init)"
+        ) from None
+    return RememberingVerifier(inner, leeway_seconds=policy.leeway_seconds)
 
 
 class _Gauges:
@@ -290,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         config = load_config(CoreConfig, os.environ, prefix="SYNCBRIDGE_CORE_")
+        jwt_config(config)
+        tls_files(config)
     except ConfigError as error:
         print(f"session-core: configuration error: {error}", file=sys.stderr)
         return 2

@@ -14,7 +14,6 @@ import aio_pika
 import grpc
 import pytest
 import pytest_asyncio
-from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from redis import asyncio as aioredis
 
 from libs.bus.amqp import declare_exchange
@@ -26,6 +25,7 @@ from services.session_core.harness import (
     refused_port,
     running_core,
     stub_for,
+    token_for,
     wait_serving,
 )
 from services.session_core.server import Running
@@ -38,7 +38,8 @@ pytestmark = pytest.mark.asyncio
 
 @pytest_asyncio.fixture
 async def core(pg_dsn: str, redis_url: str, amqp_url: str) -> AsyncIterator[Running]:
-    async with running_core(core_config(pg_dsn, redis_url, amqp_url)) as running:
+    config = core_config(pg_dsn, redis_url, amqp_url, max_devices_per_user=2)
+    async with running_core(config) as running:
         yield running
 
 
@@ -358,16 +359,8 @@ async def test_events_reach_rabbitmq_in_order(core: Running, stub: Any, amqp_url
     assert seen == [1, 2, 3, 4, 5, 6]
 
 
-async def test_health_reflection_and_metrics(core: Running) -> None:
+async def test_health_and_metrics(core: Running) -> None:
     await wait_serving(core.port, within=10, service="syncbridge.session.v1.SessionService")
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{core.port}") as channel:
-        reflect = reflection_pb2_grpc.ServerReflectionStub(channel)
-        async for reply in reflect.ServerReflectionInfo(
-            iter([reflection_pb2.ServerReflectionRequest(list_services="")])
-        ):
-            names = {s.name for s in reply.list_services_response.service}
-            assert "syncbridge.session.v1.SessionService" in names
-            break
     reader, writer = await asyncio.open_connection("127.0.0.1", core.metrics_port)
     writer.write(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
     body = (await reader.read()).decode()
@@ -564,12 +557,9 @@ async def claim(
     action: session_pb2.PresenceAction = session_pb2.PRESENCE_ACTION_JOIN,
     *,
     edge: str = "edge-1",
-    cap: int = 2,
 ) -> int:
     response = await stub.ClaimDevice(
-        session_pb2.ClaimDeviceRequest(
-            device_id=device, edge_id=edge, action=action, max_devices=cap
-        ),
+        session_pb2.ClaimDeviceRequest(device_id=device, edge_id=edge, action=action),
         metadata=as_user(user),
     )
     return int(response.devices_online)
@@ -606,7 +596,9 @@ async def test_claim_device_caps_a_users_devices_across_edges(stub: Any) -> None
 async def test_claimed_devices_expire_without_heartbeats(
     pg_dsn: str, redis_url: str, amqp_url: str
 ) -> None:
-    config = core_config(pg_dsn, redis_url, amqp_url, presence_ttl_seconds=1.0)
+    config = core_config(
+        pg_dsn, redis_url, amqp_url, presence_ttl_seconds=1.0, max_devices_per_user=2
+    )
     async with running_core(config) as running, stub_for(running.port) as client:
         await claim(client, "alice", "a")
         await claim(client, "alice", "b")
@@ -618,15 +610,27 @@ async def test_claimed_devices_expire_without_heartbeats(
 
 async def test_claim_device_fails_open_when_redis_is_down(pg_dsn: str, amqp_url: str) -> None:
     with refused_port() as no_redis:
-        config = core_config(pg_dsn, f"redis://127.0.0.1:{no_redis}/0", amqp_url)
+        config = core_config(
+            pg_dsn, f"redis://127.0.0.1:{no_redis}/0", amqp_url, max_devices_per_user=1
+        )
         async with running_core(config) as running, stub_for(running.port) as client:
             for device in ("a", "b", "c"):
-                assert await claim(client, "alice", device, cap=1) == 0
+                assert await claim(client, "alice", device) == 0
 
 
-def user_update(user: str, session: Any, op_id: str, patch_json: str, base: int = 0) -> Any:
+def user_update(
+    user: str,
+    session: Any,
+    op_id: str,
+    patch_json: str,
+    base: int = 0,
+    *,
+    token: str | None = None,
+) -> Any:
+    """One ApplyUpdates item for `user`, with a token of `user` unless `token` is given."""
     return session_pb2.UserUpdate(
         user_id=user,
+        token=token_for(user) if token is None else token,
         update=session_pb2.ApplyUpdateRequest(
             session_id=session.session_id,
             device_id="phone",
@@ -649,14 +653,16 @@ async def test_apply_updates_answers_every_update_as_apply_update_would(stub: An
                 user_update("mallory", one, "m", '{"x": 666}'),  # not mallory's session
                 user_update("alice", two, "b", '{"y": 2}'),
                 user_update("alice", one, "c", '{"x": 3}'),  # stale, overlaps "a"
-                user_update("", two, "d", '{"y": 4}'),  # no verified user
+                user_update("alice", two, "d", '{"y": 4}', token=""),  # no token
                 user_update("alice", two, "e", "{not json"),
                 user_update("alice", one, "a", '{"x": 1}'),  # "a" again
+                # mallory's own token, naming alice: refused before any lookup
+                user_update("alice", one, "f", '{"x": 7}', token=token_for("mallory")),
             ]
         ),
         timeout=10,
     )
-    stolen, b, stale, anonymous, garbled, again = answer.results
+    stolen, b, stale, anonymous, garbled, again, impostor = answer.results
     assert (stolen.refused.code, stolen.refused.status) == (
         "session_not_found",
         grpc.StatusCode.NOT_FOUND.value[0],
@@ -665,6 +671,9 @@ async def test_apply_updates_answers_every_update_as_apply_update_would(stub: An
     assert stale.refused.code == "conflict" and stale.refused.version == 2
     assert stale.refused.status == grpc.StatusCode.FAILED_PRECONDITION.value[0]
     assert anonymous.refused.code == "unauthenticated"
+    assert anonymous.refused.status == grpc.StatusCode.UNAUTHENTICATED.value[0]
+    assert impostor.refused.code == "permission_denied"
+    assert impostor.refused.status == grpc.StatusCode.PERMISSION_DENIED.value[0]
     assert garbled.refused.code == "invalid_argument"
     assert garbled.refused.message == "patch_json: not valid JSON"
     assert again.applied.replayed and again.applied.change.event_id == first.change.event_id

@@ -1,7 +1,8 @@
 """The SessionService servicer: gRPC in, Store/Cache calls, gRPC out.
 
-Every call is scoped to the user in `x-syncbridge-user` metadata; errors map
-to status codes plus a `syncbridge-error` trailer (see session.proto).
+Every call is scoped to the user of the bearer token it carries, which core
+verifies itself (callers.py); errors map to status codes plus a
+`syncbridge-error` trailer (see session.proto).
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ from libs.metrics.rpc import rpc_metrics
 from libs.ordering import resume
 from services.session_core import events
 from services.session_core.cache import Cache
+from services.session_core.callers import (
+    PermissionDenied,
+    TokenVerifier,
+    call_user,
+    check_peer,
+    update_user,
+)
 from services.session_core.records import Conflict, InvalidArgument, StoreError, UpdateRequest
 from services.session_core.store import Store, Written
 from services.session_core.updates import Applied, UpdateWriter
@@ -31,8 +39,6 @@ from syncbridge.session.v1 import session_pb2, session_pb2_grpc
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
-
-USER_METADATA = "x-syncbridge-user"
 
 _BACKEND_DOWN = (
     OSError,
@@ -51,6 +57,7 @@ _STATUS = {
     "epoch_mismatch": grpc.StatusCode.FAILED_PRECONDITION,
     "device_cap": grpc.StatusCode.RESOURCE_EXHAUSTED,
     "unauthenticated": grpc.StatusCode.UNAUTHENTICATED,
+    "permission_denied": grpc.StatusCode.PERMISSION_DENIED,
     "deadline_exceeded": grpc.StatusCode.DEADLINE_EXCEEDED,
 }
 
@@ -109,12 +116,6 @@ def refusal_for(error: BaseException) -> session_pb2.UpdateRefusal:
     )
 
 
-class Unauthenticated(StoreError):
-    """An ApplyUpdates item without its verified user."""
-
-    code = "unauthenticated"
-
-
 class DeviceCap(StoreError):
     """ClaimDevice JOIN of a new device while the user has the maximum online."""
 
@@ -130,10 +131,18 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
         cache: Cache,
         registry: CollectorRegistry,
         *,
+        verifier: TokenVerifier,
+        max_devices: int,
+        allowed_clients: frozenset[str] | None = None,
         max_replay: int = 1000,
         updates: UpdateWriter | None = None,
     ) -> None:
         self._store = store
+        self._verifier = verifier
+        # With mTLS: the certificate identities admitted (None: plaintext, no check).
+        self._allowed_clients = allowed_clients
+        # The device cap is core's: a caller choosing its own could lift it.
+        self._max_devices = max_devices
         self._cache = cache
         self._updates = updates or UpdateWriter(store, cache)
         # How long an ended session's tombstone outlives it in Redis: longer
@@ -157,21 +166,16 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
         body: Callable[[str], Awaitable[R]],
         **fields: Any,
     ) -> R:
-        metadata = dict(context.invocation_metadata() or ())
-        user = metadata.get(USER_METADATA, "")
+        metadata = {str(k): str(v) for k, v in context.invocation_metadata() or ()}
         with (
             self._rpc.time(method) as timing,
             bind(rpc=method, request_id=metadata.get("x-request-id", ""), **fields),
         ):
-            if not user:
-                timing.code = "UNAUTHENTICATED"
-                await self._abort(
-                    context,
-                    grpc.StatusCode.UNAUTHENTICATED,
-                    "unauthenticated",
-                    "missing x-syncbridge-user metadata",
-                )
             try:
+                # Before anything else: an unauthenticated caller learns nothing,
+                # not even whether its request was well-formed.
+                check_peer(self._allowed_clients, context.auth_context())
+                user = call_user(self._verifier, metadata)
                 return await body(user)
             except (StoreError, *_BACKEND_DOWN, asyncpg.PostgresError) as error:
                 refusal = refusal_for(error)
@@ -273,8 +277,10 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
         self, request: session_pb2.ApplyUpdateRequest, context: grpc.aio.ServicerContext
     ) -> session_pb2.ApplyUpdateResponse:
         async def body(user: str) -> session_pb2.ApplyUpdateResponse:
-            item = session_pb2.UserUpdate(user_id=user, update=request)
-            applied = await self._updates.submit(self._update_request(item, _deadline(context)))
+            item = session_pb2.UserUpdate(update=request)
+            applied = await self._updates.submit(
+                self._update_request(user, item, _deadline(context))
+            )
             return session_pb2.ApplyUpdateResponse(
                 outcome=applied.change.outcome, change=applied.change, replayed=applied.replayed
             )
@@ -286,7 +292,14 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
     async def ApplyUpdates(
         self, request: session_pb2.ApplyUpdatesRequest, context: grpc.aio.ServicerContext
     ) -> session_pb2.ApplyUpdatesResponse:
-        with self._rpc.time("ApplyUpdates"), bind(rpc="ApplyUpdates"):
+        with self._rpc.time("ApplyUpdates") as timing, bind(rpc="ApplyUpdates"):
+            try:
+                check_peer(self._allowed_clients, context.auth_context())
+            except PermissionDenied as denied:
+                timing.code = "PERMISSION_DENIED"
+                await self._abort(
+                    context, grpc.StatusCode.PERMISSION_DENIED, denied.code, denied.message
+                )
             if len(request.updates) > MAX_BATCH_UPDATES:
                 await self._abort(
                     context,
@@ -299,7 +312,10 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
             deadline = _deadline(context)
             for i, item in enumerate(request.updates):
                 try:
-                    waiting.append((i, self._updates.submit(self._update_request(item, deadline))))
+                    user = update_user(self._verifier, item.token, item.user_id)
+                    waiting.append(
+                        (i, self._updates.submit(self._update_request(user, item, deadline)))
+                    )
                 except Exception as error:  # this update only, never its neighbours
                     results[i].refused.CopyFrom(refusal_for(error))
             # Futures, not tasks: every update joins the group commit at once,
@@ -319,16 +335,15 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
             return session_pb2.ApplyUpdatesResponse(results=results)
 
     def _update_request(
-        self, item: session_pb2.UserUpdate, deadline: float | None
+        self, user: str, item: session_pb2.UserUpdate, deadline: float | None
     ) -> UpdateRequest:
-        if not item.user_id:
-            raise Unauthenticated("user_id: required (the verified user of this update)")
+        """`item` as the store takes it, for `user` (verified by the caller of this)."""
         if item.timeout_ms > 0:  # its own deadline, inside the call's
             own = time.monotonic() + item.timeout_ms / 1000
             deadline = own if deadline is None else min(deadline, own)
         update = item.update
         return UpdateRequest(
-            user_id=item.user_id,
+            user_id=user,
             session_id=update.session_id,
             device_id=update.device_id,
             op_id=update.op_id,
@@ -480,10 +495,8 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
             action = _CLAIM_ACTIONS.get(request.action)
             if action is None:
                 raise InvalidArgument("action: JOIN, HEARTBEAT or LEAVE")
-            if request.max_devices < 0:
-                raise InvalidArgument("max_devices: must not be negative")
             claimed = await self._cache.claim_device(
-                user, request.device_id, action, request.max_devices
+                user, request.device_id, action, self._max_devices
             )
             if claimed is None:
                 # Redis down: availability over the cap (the edge's own cap still holds).

@@ -96,7 +96,7 @@ def build_app(replica: Replica) -> Sanic[Any, Any]:
             replica.metrics.errors.labels(code=ErrorCode.UNAUTHORIZED.value).inc()
             await ws.close(CloseCode.UNAUTHORIZED, "upgrade not authorized")
             return
-        connection = Connection(replica, ws, accepted.claims)
+        connection = Connection(replica, ws, accepted.claims, accepted.token)
         replica.connections.add(connection)
         try:
             await connection.serve()

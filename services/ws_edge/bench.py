@@ -174,6 +174,11 @@ async def bench_edge(args: argparse.Namespace, workdir: Path) -> Result:
             "SYNCBRIDGE_CORE_REDIS_URL": redis_url,
             "SYNCBRIDGE_CORE_AMQP_URL": amqp_url,
             "SYNCBRIDGE_CORE_LOG_LEVEL": "WARNING",
+            # Core verifies the tokens the edge forwards: the edge's key.
+            "SYNCBRIDGE_CORE_JWT_PUBLIC_KEY_PATH": key_path,
+            "SYNCBRIDGE_CORE_JWT_ISSUER": testing.ISSUER,
+            "SYNCBRIDGE_CORE_JWT_AUDIENCE": testing.AUDIENCE,
+            "SYNCBRIDGE_CORE_JWT_ALGORITHMS": "ES256",
         }
         edge_env = {
             "SYNCBRIDGE_EDGE_PORT": "0",

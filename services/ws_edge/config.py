@@ -8,14 +8,9 @@ Defaults run against the local servers (tools/servers) and a session-core on
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
+from libs.auth.dev import DEV_AUDIENCE, DEV_ISSUER, DEV_KEY_DIR
 from libs.config.settings import ConfigError, setting
-
-# Where `bazel run //libs/client:dev_token -- init` puts the development key pair.
-DEV_KEY_DIR = str(Path.home() / ".config" / "syncbridge" / "dev-jwt")
-DEV_ISSUER = "https://auth.syncbridge.dev"
-DEV_AUDIENCE = "syncbridge"
 
 
 @dataclass(frozen=True)
@@ -51,6 +46,25 @@ class EdgeConfig:
     )
     core_target: str = setting(
         "SYNCBRIDGE_EDGE_CORE_TARGET", "127.0.0.1:50051", help="session-core's gRPC address"
+    )
+    core_tls_ca_path: str = setting(
+        "SYNCBRIDGE_EDGE_CORE_TLS_CA_PATH",
+        "",
+        help="PEM CA of core's certificate: with CERT_PATH and KEY_PATH, mTLS to core;"
+        " empty: plaintext (inside a mesh that does mTLS)",
+    )
+    core_tls_cert_path: str = setting(
+        "SYNCBRIDGE_EDGE_CORE_TLS_CERT_PATH",
+        "",
+        help="PEM client certificate the edge presents to core (identity: its SAN)",
+    )
+    core_tls_key_path: str = setting(
+        "SYNCBRIDGE_EDGE_CORE_TLS_KEY_PATH", "", help="PEM private key of CORE_TLS_CERT_PATH"
+    )
+    core_tls_server_name: str = setting(
+        "SYNCBRIDGE_EDGE_CORE_TLS_SERVER_NAME",
+        "session-core",
+        help="the name core's certificate must carry",
     )
     amqp_url: str = setting(
         "SYNCBRIDGE_EDGE_AMQP_URL",
@@ -212,6 +226,14 @@ def check(config: EdgeConfig) -> None:
         problems.append(
             "SYNCBRIDGE_EDGE_JWT_PUBLIC_KEY_PATH, SYNCBRIDGE_EDGE_JWT_JWKS_PATH: set exactly one"
         )
+    tls = {
+        "SYNCBRIDGE_EDGE_CORE_TLS_CA_PATH": config.core_tls_ca_path,
+        "SYNCBRIDGE_EDGE_CORE_TLS_CERT_PATH": config.core_tls_cert_path,
+        "SYNCBRIDGE_EDGE_CORE_TLS_KEY_PATH": config.core_tls_key_path,
+    }
+    if any(tls.values()) and not all(tls.values()):
+        missing = ", ".join(name for name, value in tls.items() if not value)
+        problems.append(f"{missing}: required with the other CORE_TLS settings")
     if config.drain_spread_seconds >= config.grace_seconds > 0:
         problems.append(
             "SYNCBRIDGE_EDGE_DRAIN_SPREAD_SECONDS: must be below SYNCBRIDGE_EDGE_GRACE_SECONDS"

@@ -35,7 +35,7 @@ from websockets.protocol import State
 
 from libs.auth.claims import Claims
 from libs.auth.errors import AuthError
-from libs.core_client.client import CoreError
+from libs.core_client.client import Caller, CoreError
 from libs.log.context import bind
 from libs.protocol.codes import CloseCode, ErrorCode
 from libs.tasks.owned import OwnedTasks
@@ -59,6 +59,9 @@ _CORE_CODES = {
     "invalid_argument": ErrorCode.INVALID_FIELD,
     "unavailable": ErrorCode.UNAVAILABLE,
     "deadline_exceeded": ErrorCode.UNAVAILABLE,  # core gave up on it: nothing applied
+    # Core verifies the token too: refused there, it expired (the edge keeps the
+    # connection open for a refresh for longer than core's leeway): refresh it.
+    "unauthenticated": ErrorCode.TOKEN_EXPIRING,
 }
 
 
@@ -75,7 +78,7 @@ def replay_limit(outbound_queue: int) -> int:
 class Connection:
     """A device connected to this replica (its `host`)."""
 
-    def __init__(self, host: ConnectionHost, ws: Any, claims: Claims) -> None:
+    def __init__(self, host: ConnectionHost, ws: Any, claims: Claims, token: str) -> None:
         self._host = host
         self._config = host.config
         self._metrics = host.metrics
@@ -87,6 +90,9 @@ class Connection:
         self._expires_at = float(claims.exp)
         # Watched: a task of this connection that fails closes it (1011), see _task_failed.
         self._tasks = OwnedTasks(log, "connection", on_failure=self._task_failed)
+        # Forwarded to core on every call, which verifies the user itself; `refresh`
+        # replaces it.
+        self._token = token
         self._outbound = Outbound(
             ws,
             capacity=self._config.outbound_queue,
@@ -116,6 +122,11 @@ class Connection:
     @property
     def device_id(self) -> str:
         return self._state.device_id
+
+    @property
+    def caller(self) -> Caller:
+        """Whom core calls act for: this user, with the token in force right now."""
+        return Caller(self.user_id, self._token)
 
     @property
     def close_code(self) -> int | None:
@@ -415,11 +426,10 @@ class Connection:
         is refused for the cap. Core unreachable: allowed (availability over the cap)."""
         try:
             await self._host.core.claim_device(
-                self.user_id,
+                self.caller,
                 device_id=self.device_id,
                 edge_id=self._host.edge_id,
                 action=action,
-                max_devices=self._config.max_devices_per_user,
             )
         except CoreError as error:
             if error.code == "device_cap" and action == session_pb2.PRESENCE_ACTION_JOIN:
@@ -434,16 +444,16 @@ class Connection:
 
     def _new_delivery(self, session_id: str) -> Delivery:
         core = self._host.core
-        user = self.user_id
         limit = replay_limit(self._config.outbound_queue)
         delivery = Delivery(
             session_id,
             emit_change=self._emit_change,
             emit_snapshot=self._emit_backfill_snapshot,
+            # `self.caller` at each fetch: the token may have been refreshed since.
             fetch_since=lambda epoch, version: core.changes_since(
-                user, session_id, epoch, version, limit
+                self.caller, session_id, epoch, version, limit
             ),
-            fetch_snapshot=lambda: core.get_session(user, session_id),
+            fetch_snapshot=lambda: core.get_session(self.caller, session_id),
             on_failure=self._delivery_failed,
             on_duplicate=self._metrics.duplicates.inc,
             emit_backfilled=self._emit_backfilled_change,
@@ -461,14 +471,14 @@ class Connection:
             delivery = self._new_delivery(message.session_id)
             try:
                 opened = await core.open_session(
-                    self.user_id, self.device_id, message.session_id, message.initial_state
+                    self.caller, self.device_id, message.session_id, message.initial_state
                 )
             except CoreError:
                 self._detach_session(presence_leave=False)
                 raise
         else:
             opened = await core.open_session(
-                self.user_id, self.device_id, None, message.initial_state
+                self.caller, self.device_id, None, message.initial_state
             )
             delivery = self._new_delivery(opened.session.session_id)
         session = opened.session
@@ -482,7 +492,7 @@ class Connection:
         delivery = self._new_delivery(message.session_id)
         try:
             answer = await self._host.core.changes_since(
-                self.user_id,
+                self.caller,
                 message.session_id,
                 message.epoch,
                 message.version,
@@ -523,7 +533,7 @@ class Connection:
         session_id = self._require_session()
         started = time.monotonic()
         result = await self._host.core.apply_update(
-            self.user_id,
+            self.caller,
             session_id=session_id,
             device_id=self.device_id,
             op_id=message.op_id,
@@ -549,7 +559,7 @@ class Connection:
     async def _handoff(self, message: protocol.Handoff) -> None:
         session_id = self._require_session()
         result = await self._host.core.handoff(
-            self.user_id,
+            self.caller,
             session_id=session_id,
             device_id=self.device_id,
             to_device=message.to_device,
@@ -580,6 +590,7 @@ class Connection:
             await self.close(CloseCode.FORBIDDEN, "token of another user")
             return
         self._expires_at = float(claims.exp)
+        self._token = message.token
         self._refreshed.set()
         self._push(protocol.ack("refresh", ref=message.ref, token_expires_at=claims.exp))
 
@@ -613,7 +624,7 @@ class Connection:
         if delivery is None or session_id is None or delivery.syncing:
             return
         try:
-            current = await self._host.core.get_session(self.user_id, session_id)
+            current = await self._host.core.get_session(self.caller, session_id)
         except CoreError as error:
             log.info("position not checked", extra={"error": repr(error)})
             return
@@ -629,7 +640,7 @@ class Connection:
             return
         try:
             answer = await self._host.core.update_presence(
-                self.user_id,
+                self.caller,
                 session_id=session_id,
                 device_id=self.device_id,
                 edge_id=self._host.edge_id,
@@ -729,7 +740,7 @@ class Connection:
                 details[name] = int(value)
         if self._session_id is not None:
             with contextlib.suppress(CoreError):
-                current = await self._host.core.get_session(self.user_id, self._session_id)
+                current = await self._host.core.get_session(self.caller, self._session_id)
                 details["state"] = convert.session_view(current)["state"]
                 details["version"] = current.version
                 details["epoch"] = current.epoch

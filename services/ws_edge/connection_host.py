@@ -12,6 +12,7 @@ from collections.abc import Coroutine
 from typing import Any, Protocol
 
 from libs.auth.claims import Claims
+from libs.core_client.client import Caller
 from services.ws_edge.config import EdgeConfig
 from services.ws_edge.hub import Hub
 from services.ws_edge.metrics import EdgeMetrics
@@ -23,17 +24,17 @@ class CoreCalls(Protocol):
 
     async def open_session(
         self,
-        user: str,
+        caller: Caller,
         device_id: str,
         session_id: str | None = None,
         initial_state: dict[str, Any] | None = None,
     ) -> session_pb2.OpenSessionResponse: ...
 
-    async def get_session(self, user: str, session_id: str) -> session_pb2.Session: ...
+    async def get_session(self, caller: Caller, session_id: str) -> session_pb2.Session: ...
 
     async def apply_update(
         self,
-        user: str,
+        caller: Caller,
         *,
         session_id: str,
         device_id: str,
@@ -45,16 +46,16 @@ class CoreCalls(Protocol):
     ) -> session_pb2.ApplyUpdateResponse: ...
 
     async def handoff(
-        self, user: str, *, session_id: str, device_id: str, to_device: str, op_id: str
+        self, caller: Caller, *, session_id: str, device_id: str, to_device: str, op_id: str
     ) -> session_pb2.HandoffResponse: ...
 
     async def changes_since(
-        self, user: str, session_id: str, epoch: int, version: int, limit: int = 0
+        self, caller: Caller, session_id: str, epoch: int, version: int, limit: int = 0
     ) -> session_pb2.ChangesSinceResponse: ...
 
     async def update_presence(
         self,
-        user: str,
+        caller: Caller,
         *,
         session_id: str,
         device_id: str,
@@ -64,12 +65,11 @@ class CoreCalls(Protocol):
 
     async def claim_device(
         self,
-        user: str,
+        caller: Caller,
         *,
         device_id: str,
         edge_id: str,
         action: session_pb2.PresenceAction,
-        max_devices: int = 0,
     ) -> session_pb2.ClaimDeviceResponse: ...
 
 

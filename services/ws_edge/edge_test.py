@@ -28,6 +28,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from libs.auth import testing
 from libs.bus import topology
 from libs.client.client import SyncClient
+from libs.core_client.client import Caller
 from services.session_core.harness import as_user, core_config, running_core, stub_for
 from services.ws_edge import app
 from services.ws_edge.edge_testing import (
@@ -105,6 +106,19 @@ async def opened(stack: Stack, user: str = "alice", device: str = "phone") -> tu
     await hello(ws, device)
     await send(ws, {"type": "open", "initial_state": {"page": 1}, "ref": "o"})
     return ws, (await expect(ws, "snapshot"))["session"]
+
+
+async def test_the_edge_reaches_a_core_that_requires_mtls(make: Make) -> None:
+    # Core admits only the certificate identities it is configured to: the edge
+    # presents ws-edge's, on the unary path (open) and the batched one (update).
+    async with make(mtls=True) as stack:
+        ws, session = await opened(stack)
+        update = {"op_id": new_op(), "base_version": session["version"], "epoch": session["epoch"]}
+        await send(ws, {"type": "update", **update, "patch": {"x": 1}, "ref": "u"})
+        assert (await expect(ws, "ack"))["version"] == session["version"] + 1
+        status, _ = await http(stack.http(), "GET", "/health/ready")
+        assert status == 200
+        await ws.close()
 
 
 # -- fan-out, resume ---------------------------------------------------------
@@ -237,7 +251,7 @@ async def test_resume_far_behind_gets_a_snapshot_not_a_slow_consumer_close(
     missed = 600
     for n in range(missed):
         await core.apply_update(
-            "alice",
+            Caller("alice", stack.token("alice")),
             session_id=sid,
             device_id="laptop",
             op_id=new_op(),
@@ -631,9 +645,37 @@ async def _test_token_refresh_expiry_and_another_users_token(stack: Stack) -> No
         await expect(lapsed, "ack", within=5)
     assert expired.value.rcvd is not None and expired.value.rcvd.code == 4001
 
+    # The first token has expired by now (the lapsed one, as old, was closed 4001):
+    # core verifies the token itself, so these pass only with the refreshed one
+    # forwarded, on the unary path (open) and the batched one (update).
     await send(refreshed, {"type": "open", "ref": "still"})
-    assert (await expect(refreshed, "snapshot"))["ref"] == "still"
+    snapshot = await expect(refreshed, "snapshot")
+    assert snapshot["ref"] == "still"
+    session = snapshot["session"]
+    update = {"op_id": new_op(), "base_version": session["version"], "epoch": session["epoch"]}
+    await send(refreshed, {"type": "update", **update, "patch": {"x": 1}, "ref": "u"})
+    assert (await expect(refreshed, "ack"))["of"] == "update"
     await refreshed.close()
+
+
+async def test_in_the_grace_period_core_refuses_the_expired_token_until_refresh(
+    make: Make,
+) -> None:
+    # The edge keeps an expired connection open for a refresh; core, verifying the
+    # token itself, does not accept the expired one meanwhile: the device is told
+    # to refresh, and after the refresh the same request passes.
+    async with make(token_grace_seconds=10.0) as stack:
+        ws = await raw_with(stack, stack.token("alice", lifetime=1))
+        await hello(ws, "phone")
+        assert (await expect(ws, "error", within=5))["code"] == "token_expiring"
+        await send(ws, {"type": "open", "ref": "late"})
+        refused = await expect(ws, "error")
+        assert (refused["code"], refused["ref"]) == ("token_expiring", "late")
+        await send(ws, {"type": "refresh", "token": stack.token("alice", 60), "ref": "r"})
+        assert (await expect(ws, "ack"))["of"] == "refresh"
+        await send(ws, {"type": "open", "ref": "again"})
+        assert (await expect(ws, "snapshot"))["ref"] == "again"
+        await ws.close()
 
 
 async def raw_with(stack: Stack, token: str) -> Any:

@@ -25,8 +25,14 @@ from websockets.asyncio.client import ClientConnection, connect
 from libs.auth import testing
 from libs.config.settings import load_config
 from libs.protocol.validation import server_message_errors
+from services.session_core.harness import (
+    Pki,
+    core_config,
+    public_key_path,
+    running_core,
+    signing_key,
+)
 from services.session_core.harness import Running as Core
-from services.session_core.harness import core_config, running_core
 from services.ws_edge import app, openapi
 from services.ws_edge.config import EdgeConfig
 
@@ -76,12 +82,37 @@ class Stack:
 
 @contextlib.asynccontextmanager
 async def running_stack(
-    pg_dsn: str, redis_url: str, amqp_url: str, tmp_path: Path, edges: int = 1, **overrides: Any
+    pg_dsn: str,
+    redis_url: str,
+    amqp_url: str,
+    tmp_path: Path,
+    edges: int = 1,
+    *,
+    mtls: bool = False,
+    **overrides: Any,
 ) -> AsyncIterator[Stack]:
-    """core + `edges` edges (with `overrides`); every edge is shut down on exit."""
-    key = testing.ec_key()
-    key_path = testing.write_pem(tmp_path / "jwt.pem", key)
-    async with running_core(core_config(pg_dsn, redis_url, amqp_url)) as core:
+    """core + `edges` edges (with `overrides`); every edge is shut down on exit.
+
+    Edges and core trust the same key, as a deployment's share their issuer:
+    core verifies the tokens the edges forward. Core's device cap is the
+    edges' (deployed, both are set alike). With `mtls`, core requires client
+    certificates of a CA made for the test, and the edges present `ws-edge`'s.
+    """
+    key, key_path = signing_key(), public_key_path()
+    core_settings: dict[str, Any] = {}
+    if "max_devices_per_user" in overrides:
+        core_settings["max_devices_per_user"] = overrides["max_devices_per_user"]
+    if mtls:
+        pki = Pki.create(tmp_path / "pki")
+        core_settings |= pki.core_settings()
+        tls_cert, tls_key = pki.client("ws-edge").write(pki.directory, "ws-edge")
+        overrides |= {
+            "core_tls_ca_path": str(pki.ca_path),
+            "core_tls_cert_path": str(tls_cert),
+            "core_tls_key_path": str(tls_key),
+        }
+    config = core_config(pg_dsn, redis_url, amqp_url, **core_settings)
+    async with running_core(config) as core:
         stack = Stack(core, amqp_url, key_path, key, [])
         try:
             for _ in range(edges):

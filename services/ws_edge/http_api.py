@@ -20,7 +20,7 @@ from sanic.response import json as json_response
 
 from libs.auth.errors import AuthError
 from libs.auth.headers import bearer_from_header
-from libs.core_client.client import CoreError
+from libs.core_client.client import Caller, CoreError
 from libs.protocol.codes import ErrorCode
 from services.ws_edge import convert
 from services.ws_edge.connection import error_code_for
@@ -78,8 +78,8 @@ def register(app: Sanic[Any, Any], replica: Replica) -> None:
         async def handler(request: Request, **params: Any) -> HTTPResponse:
             with replica.metrics.http.time(name) as timing:
                 try:
-                    user = _user(replica, request)
-                    return await body(request, user, **params)
+                    caller = _caller(replica, request)
+                    return await body(request, caller, **params)
                 except HttpError as error:
                     timing.code = error.code.value
                     return error_response(replica, error)
@@ -90,7 +90,13 @@ def register(app: Sanic[Any, Any], replica: Replica) -> None:
                         replica, HttpError(problem.code, problem.message, details)
                     )
                 except CoreError as failure:
-                    code = error_code_for(failure.code)
+                    # Core refusing the token the edge just accepted: it expired in
+                    # between (or the two clocks disagree). 401, as the edge's own check.
+                    code = (
+                        ErrorCode.UNAUTHORIZED
+                        if failure.code == "unauthenticated"
+                        else error_code_for(failure.code)
+                    )
                     timing.code = code.value
                     position: dict[str, Any] = {
                         name: int(value)
@@ -105,11 +111,11 @@ def register(app: Sanic[Any, Any], replica: Replica) -> None:
         handler.__name__ = name
         return handler
 
-    async def list_sessions(request: Request, user: str) -> HTTPResponse:
+    async def list_sessions(request: Request, caller: Caller) -> HTTPResponse:
         size = request.args.get("page_size", "0")
         if not size.isdigit():
             raise HttpError(ErrorCode.INVALID_FIELD, "page_size: expected an integer")
-        answer = await core.list_sessions(user, int(size), request.args.get("page_token", ""))
+        answer = await core.list_sessions(caller, int(size), request.args.get("page_token", ""))
         return json_response(
             {
                 "sessions": [
@@ -127,11 +133,11 @@ def register(app: Sanic[Any, Any], replica: Replica) -> None:
             }
         )
 
-    async def create_session(request: Request, user: str) -> HTTPResponse:
+    async def create_session(request: Request, caller: Caller) -> HTTPResponse:
         fields = Fields(_body(request), None)
         device = _device(request, fields)
         answer = await core.open_session(
-            user,
+            caller,
             device,
             fields.optional_text("session_id", MAX_ID_LENGTH),
             fields.optional_json_object("initial_state"),
@@ -141,14 +147,14 @@ def register(app: Sanic[Any, Any], replica: Replica) -> None:
             status=201 if answer.created else 200,
         )
 
-    async def get_session(request: Request, user: str, session_id: str) -> HTTPResponse:
-        return json_response(convert.session_view(await core.get_session(user, session_id)))
+    async def get_session(request: Request, caller: Caller, session_id: str) -> HTTPResponse:
+        return json_response(convert.session_view(await core.get_session(caller, session_id)))
 
-    async def update_session(request: Request, user: str, session_id: str) -> HTTPResponse:
+    async def update_session(request: Request, caller: Caller, session_id: str) -> HTTPResponse:
         fields = Fields(_body(request), None)
         op_id = _op_id(request, fields)
         answer = await core.apply_update(
-            user,
+            caller,
             session_id=session_id,
             device_id=_device(request, fields),
             op_id=op_id,
@@ -168,11 +174,11 @@ def register(app: Sanic[Any, Any], replica: Replica) -> None:
             }
         )
 
-    async def handoff(request: Request, user: str, session_id: str) -> HTTPResponse:
+    async def handoff(request: Request, caller: Caller, session_id: str) -> HTTPResponse:
         fields = Fields(_body(request), None)
         op_id = _op_id(request, fields)
         answer = await core.handoff(
-            user,
+            caller,
             session_id=session_id,
             device_id=_device(request, fields),
             to_device=fields.text("to_device", MAX_ID_LENGTH),
@@ -190,11 +196,11 @@ def register(app: Sanic[Any, Any], replica: Replica) -> None:
             }
         )
 
-    async def delete_session(request: Request, user: str, session_id: str) -> HTTPResponse:
+    async def delete_session(request: Request, caller: Caller, session_id: str) -> HTTPResponse:
         # request.args maps each name to a list of values: take the first of each.
         fields = Fields({name: request.args.get(name) for name in request.args}, None)
         answer = await core.end_session(
-            user,
+            caller,
             session_id=session_id,
             device_id=_device(request, fields),
             op_id=_op_id(request, fields),
@@ -219,10 +225,11 @@ def register(app: Sanic[Any, Any], replica: Replica) -> None:
     app.add_route(route("handoff", handoff), "/v1/sessions/<session_id>/handoff", methods=["POST"])
 
 
-def _user(replica: Replica, request: Request) -> str:
+def _caller(replica: Replica, request: Request) -> Caller:
+    """The token's user, and the token itself: core verifies it again."""
     try:
         token = bearer_from_header(request.headers.get("authorization"))
-        return replica.verifier.verify(token).sub
+        return Caller(replica.verifier.verify(token).sub, token)
     except AuthError as error:
         raise HttpError(ErrorCode.UNAUTHORIZED, str(error.code)) from None
 

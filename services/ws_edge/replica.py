@@ -9,11 +9,12 @@ import os
 import secrets
 import socket
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from libs.auth.config import JwtConfig
 from libs.auth.verifier import JwtVerifier
-from libs.core_client.client import CoreClient
+from libs.core_client.client import ClientTls, CoreClient
 from libs.health.state import HealthState
 from libs.metrics.registry import new_registry
 from libs.protocol.codes import CloseCode
@@ -46,6 +47,18 @@ def jwt_config(config: EdgeConfig) -> JwtConfig:
     )
 
 
+def core_tls(config: EdgeConfig) -> ClientTls | None:
+    """The edge's mTLS material for core, read at start; None for plaintext."""
+    if not config.core_tls_cert_path:
+        return None
+    return ClientTls(
+        ca_pem=Path(config.core_tls_ca_path).read_bytes(),
+        cert_pem=Path(config.core_tls_cert_path).read_bytes(),
+        key_pem=Path(config.core_tls_key_path).read_bytes(),
+        server_name=config.core_tls_server_name,
+    )
+
+
 class Replica:
     """Shared state of one edge: core client, bus, hub, metrics, health, open connections."""
 
@@ -66,6 +79,7 @@ class Replica:
             deadline=config.core_deadline_seconds,
             attempts=config.core_attempts,
             metrics=self.metrics.core,
+            tls=core_tls(config),
         )
         self.fanout = Fanout(
             config.amqp_url,

@@ -30,6 +30,7 @@ class Refusal:
 class Accepted:
     claims: Claims
     token_source: str  # "header", "subprotocol" or "query"
+    token: str  # forwarded to core, which verifies the user itself
 
 
 def origin_refusal(
@@ -85,6 +86,6 @@ def authorize(
             query_token,
             allow_query=allow_query_token,
         )
-        return Accepted(verifier.verify(token), source)
+        return Accepted(verifier.verify(token), source, token)
     except AuthError as error:
         return Refusal(401, ErrorCode.UNAUTHORIZED, str(error.code))

@@ -23,7 +23,14 @@ from libs.auth import testing
 from libs.backoff.backoff import Backoff
 from libs.client.client import SyncClient
 from services.session_core.harness import Running as Core
-from services.session_core.harness import as_user, core_config, running_core, stub_for
+from services.session_core.harness import (
+    as_user,
+    core_config,
+    public_key_path,
+    running_core,
+    signing_key,
+    stub_for,
+)
 from syncbridge.session.v1 import session_pb2
 
 
@@ -144,8 +151,8 @@ class System:
 async def running_system(
     pg_dsn: str, redis_url: str, amqp_url: str, workdir: Path
 ) -> AsyncIterator[System]:
-    key = testing.ec_key()
-    key_path = testing.write_pem(workdir / "jwt.pem", key)
+    # Core verifies the tokens the edge forwards: both trust the harness's key.
+    key, key_path = signing_key(), public_key_path()
     async with running_core(core_config(pg_dsn, redis_url, amqp_url)) as core:
         system = System(core, amqp_url, key, key_path, workdir)
         try:

@@ -336,11 +336,17 @@ def serving(port: int) -> bool:
     return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
 
 
+# Where the containers see the token issuer's public key (mounted read-only).
+KEY_PATH = "/etc/syncbridge/jwt/public.pem"
+
+
 def core_env(
     pg_dsn: str, redis_url: str, amqp_url: str, port: int, grace_seconds: float = 5
 ) -> dict[str, str]:
-    """session-core's whole configuration, for a container on the host network."""
+    """session-core's whole configuration, for a container on the host network;
+    the JWT key (core verifies callers' tokens) is mounted at KEY_PATH."""
     return {
+        "SYNCBRIDGE_CORE_JWT_PUBLIC_KEY_PATH": KEY_PATH,
         "SYNCBRIDGE_CORE_PG_DSN": pg_dsn,
         "SYNCBRIDGE_CORE_REDIS_URL": redis_url,
         "SYNCBRIDGE_CORE_AMQP_URL": amqp_url,

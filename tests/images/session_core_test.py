@@ -8,11 +8,14 @@ shell.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from libs.auth.testing import rsa_key, write_pem
 from libs.testing.ports import free_port
 from tests.images.images import (
+    KEY_PATH,
     SESSION_CORE,
     Container,
     assert_no_shell,
@@ -34,11 +37,15 @@ def image_id() -> str:
 
 @pytest.fixture
 def core(
-    image_id: str, pg_dsn: str, redis_url: str, amqp_url: str
+    image_id: str, pg_dsn: str, redis_url: str, amqp_url: str, tmp_path: Path
 ) -> Iterator[tuple[Container, int]]:
     """A serving container, against this test's own database, Redis db and vhost."""
     port = free_port()
-    container = run(image_id, core_env(pg_dsn, redis_url, amqp_url, port, GRACE_SECONDS))
+    key = tmp_path / "public.pem"  # core refuses to start without the token issuer's key
+    write_pem(key, rsa_key())
+    key.chmod(0o644)
+    env = core_env(pg_dsn, redis_url, amqp_url, port, GRACE_SECONDS)
+    container = run(image_id, env, mounts={key: KEY_PATH})
     try:
         container.wait_until(lambda: serving(port))
         yield container, port

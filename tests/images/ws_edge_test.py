@@ -18,6 +18,7 @@ import pytest
 from libs.auth.testing import rsa_key, write_pem
 from libs.testing.ports import free_port
 from tests.images.images import (
+    KEY_PATH,
     SESSION_CORE,
     WS_EDGE,
     Container,
@@ -31,7 +32,6 @@ from tests.images.images import (
 pytest_plugins = ("libs.testing.fixtures",)
 
 GRACE_SECONDS = 6
-KEY_PATH = "/etc/syncbridge/jwt/public.pem"
 
 
 def status(port: int, path: str) -> int:
@@ -56,10 +56,12 @@ def edge(
 ) -> Iterator[tuple[Container, int]]:
     """A live edge container in front of a serving core container."""
     core_port = free_port()
-    core = run(load(SESSION_CORE), core_env(pg_dsn, redis_url, amqp_url, core_port))
     key = tmp_path / "public.pem"
     write_pem(key, rsa_key())
     key.chmod(0o644)
+    core = run(
+        load(SESSION_CORE), core_env(pg_dsn, redis_url, amqp_url, core_port), mounts={key: KEY_PATH}
+    )
     port = free_port()
     env = {
         "SYNCBRIDGE_EDGE_PORT": str(port),

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 # Ports the local stack listens on (tools/run-local and tools/servers).
-STACK_PORTS = frozenset({50051, 9102, 9103, 8080, 6379, 5432, 5672, 15672, 25672})
+STACK_PORTS = frozenset({50051, 50052, 9102, 9103, 8080, 6379, 5432, 5672, 15672, 25672})
 _HOST = r"(?:127\.0\.0\.1|localhost|0\.0\.0\.0|\[::1?\])"
 _ADDRESS = re.compile(_HOST + r":(\d+)\b")
 _HOSTS = frozenset({"127.0.0.1", "localhost", "0.0.0.0", "::1", "::"})  # noqa: S104 - names, not binds

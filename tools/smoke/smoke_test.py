@@ -19,7 +19,7 @@ import pytest
 import pytest_asyncio
 
 from libs.auth import testing
-from services.session_core.harness import core_config, running_core
+from services.session_core.harness import core_config, public_key_path, running_core, signing_key
 from tools.smoke import smoke
 
 pytest_plugins = ("libs.testing.fixtures",)
@@ -47,8 +47,8 @@ def read_port(port_file: Path) -> int | None:
 @pytest_asyncio.fixture
 async def stack(pg_dsn: str, redis_url: str, amqp_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
     """session-core in this process and one real //services/ws_edge process."""
-    key = testing.ec_key()
-    key_path = testing.write_pem(tmp_path / "jwt.pem", key)
+    # Core verifies the tokens the edge forwards: both trust the harness's key.
+    key, key_path = signing_key(), public_key_path()
     async with running_core(core_config(pg_dsn, redis_url, amqp_url)) as core:
         port_file = tmp_path / "edge.port"
         env = {
