@@ -36,6 +36,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.typing import Origin, Subprotocol
 
 from libs.backoff.backoff import Backoff
 from libs.client.mirror import StateMirror, Verdict
@@ -302,16 +303,16 @@ class SyncClient:
         try:
             token = await self._tokens.current()
             headers: dict[str, str] = {}
-            subprotocols = [APP_SUBPROTOCOL]
+            subprotocols = [Subprotocol(APP_SUBPROTOCOL)]
             if self._token_in_subprotocol:
-                subprotocols.append(BEARER_SUBPROTOCOL_PREFIX + token)
+                subprotocols.append(Subprotocol(BEARER_SUBPROTOCOL_PREFIX + token))
             else:
                 headers["Authorization"] = f"Bearer {token}"
             async with connect(
                 self.url,
                 additional_headers=headers,
-                subprotocols=subprotocols,  # type: ignore[arg-type]
-                origin=self._origin,  # type: ignore[arg-type]
+                subprotocols=subprotocols,
+                origin=None if self._origin is None else Origin(self._origin),
                 open_timeout=self._open_timeout,
                 max_size=self._max_frame_bytes,
                 compression=None,

@@ -148,7 +148,7 @@ class CoreClient:
         self._channel = grpc.aio.insecure_channel(
             target, options=channel_options(max_message_bytes)
         )
-        self._stub = session_pb2_grpc.SessionServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._stub = session_pb2_grpc.SessionServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self._deadline = deadline
         self._attempts = attempts
@@ -377,7 +377,7 @@ class CoreClient:
         session_id: str,
         device_id: str,
         edge_id: str,
-        action: session_pb2.PresenceAction,
+        action: session_pb2.PresenceAction.ValueType,
     ) -> session_pb2.PresenceResponse:
         request = session_pb2.UpdatePresenceRequest(
             session_id=session_id, device_id=device_id, edge_id=edge_id, action=action
@@ -391,7 +391,7 @@ class CoreClient:
         *,
         device_id: str,
         edge_id: str,
-        action: session_pb2.PresenceAction,
+        action: session_pb2.PresenceAction.ValueType,
         max_devices: int = 0,
     ) -> session_pb2.ClaimDeviceResponse:
         """The user-wide device cap: JOIN raises CoreError `device_cap` when refused."""

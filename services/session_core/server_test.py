@@ -522,7 +522,9 @@ async def test_presence_join_leave_and_expiry(pg_dsn: str, redis_url: str, amqp_
             metadata=as_user("alice"),
         )
 
-        async def presence(device: str, action: session_pb2.PresenceAction) -> dict[str, bool]:
+        async def presence(
+            device: str, action: session_pb2.PresenceAction.ValueType
+        ) -> dict[str, bool]:
             reply = await stub.UpdatePresence(
                 session_pb2.UpdatePresenceRequest(
                     session_id=session.session_id,
@@ -561,7 +563,7 @@ async def claim(
     stub: Any,
     user: str,
     device: str,
-    action: session_pb2.PresenceAction = session_pb2.PRESENCE_ACTION_JOIN,
+    action: session_pb2.PresenceAction.ValueType = session_pb2.PRESENCE_ACTION_JOIN,
     *,
     edge: str = "edge-1",
     cap: int = 2,

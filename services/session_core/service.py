@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar, cast
 
 import asyncpg
 import grpc
@@ -31,6 +31,9 @@ from syncbridge.session.v1 import session_pb2, session_pb2_grpc
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
+# Every RPC here is unary: the context's request/response type parameters type only
+# streaming reads and writes. A string, since grpc's class is generic in stubs only.
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 
 USER_METADATA = "x-syncbridge-user"
 
@@ -65,7 +68,7 @@ _BY_VALUE = {status.value[0]: status for status in grpc.StatusCode}
 MAX_BATCH_UPDATES = 1000  # per ApplyUpdates call
 
 
-def _deadline(context: grpc.aio.ServicerContext) -> float | None:
+def _deadline(context: Context) -> float | None:
     """The call's deadline on the time.monotonic() clock, or None."""
     remaining: float | None = context.time_remaining()
     if remaining is None or remaining > 365 * 24 * 3600:  # no deadline set
@@ -121,7 +124,7 @@ class DeviceCap(StoreError):
     code = "device_cap"
 
 
-class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[misc]
+class SessionService(session_pb2_grpc.SessionServiceServicer):
     """Implements syncbridge.session.v1.SessionService over Store and Cache."""
 
     def __init__(
@@ -153,11 +156,12 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
     async def _call(
         self,
         method: str,
-        context: grpc.aio.ServicerContext,
+        context: Context,
         body: Callable[[str], Awaitable[R]],
         **fields: Any,
     ) -> R:
-        metadata = dict(context.invocation_metadata() or ())
+        # Text keys: gRPC hands bytes only for keys ending in "-bin", and none of ours do.
+        metadata = cast("dict[str, str]", dict(context.invocation_metadata() or ()))
         user = metadata.get(USER_METADATA, "")
         with (
             self._rpc.time(method) as timing,
@@ -189,7 +193,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
 
     @staticmethod
     async def _abort(
-        context: grpc.aio.ServicerContext,
+        context: Context,
         status: grpc.StatusCode,
         code: str,
         message: str,
@@ -241,7 +245,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
     # -- RPCs ---------------------------------------------------------------
 
     async def OpenSession(
-        self, request: session_pb2.OpenSessionRequest, context: grpc.aio.ServicerContext
+        self, request: session_pb2.OpenSessionRequest, context: Context
     ) -> session_pb2.OpenSessionResponse:
         async def body(user: str) -> session_pb2.OpenSessionResponse:
             if not request.device_id:
@@ -262,7 +266,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
         return await self._call("OpenSession", context, body, session_id=request.session_id)
 
     async def GetSession(
-        self, request: session_pb2.GetSessionRequest, context: grpc.aio.ServicerContext
+        self, request: session_pb2.GetSessionRequest, context: Context
     ) -> session_pb2.Session:
         async def body(user: str) -> session_pb2.Session:
             return await self._with_presence(await self._snapshot(user, request.session_id))
@@ -270,7 +274,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
         return await self._call("GetSession", context, body, session_id=request.session_id)
 
     async def ApplyUpdate(
-        self, request: session_pb2.ApplyUpdateRequest, context: grpc.aio.ServicerContext
+        self, request: session_pb2.ApplyUpdateRequest, context: Context
     ) -> session_pb2.ApplyUpdateResponse:
         async def body(user: str) -> session_pb2.ApplyUpdateResponse:
             item = session_pb2.UserUpdate(user_id=user, update=request)
@@ -284,7 +288,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
         )
 
     async def ApplyUpdates(
-        self, request: session_pb2.ApplyUpdatesRequest, context: grpc.aio.ServicerContext
+        self, request: session_pb2.ApplyUpdatesRequest, context: Context
     ) -> session_pb2.ApplyUpdatesResponse:
         with self._rpc.time("ApplyUpdates"), bind(rpc="ApplyUpdates"):
             if len(request.updates) > MAX_BATCH_UPDATES:
@@ -341,7 +345,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
         )
 
     async def Handoff(
-        self, request: session_pb2.HandoffRequest, context: grpc.aio.ServicerContext
+        self, request: session_pb2.HandoffRequest, context: Context
     ) -> session_pb2.HandoffResponse:
         async def body(user: str) -> session_pb2.HandoffResponse:
             written = await self._store.handoff(
@@ -359,7 +363,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
         )
 
     async def ChangesSince(
-        self, request: session_pb2.ChangesSinceRequest, context: grpc.aio.ServicerContext
+        self, request: session_pb2.ChangesSinceRequest, context: Context
     ) -> session_pb2.ChangesSinceResponse:
         async def body(user: str) -> session_pb2.ChangesSinceResponse:
             if request.version < 0 or request.epoch < 0:
@@ -402,7 +406,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
         return await self._call("ChangesSince", context, body, session_id=request.session_id)
 
     async def EndSession(
-        self, request: session_pb2.EndSessionRequest, context: grpc.aio.ServicerContext
+        self, request: session_pb2.EndSessionRequest, context: Context
     ) -> session_pb2.EndSessionResponse:
         async def body(user: str) -> session_pb2.EndSessionResponse:
             change = await self._store.end(user, request.session_id, request.device_id)
@@ -419,7 +423,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
         return await self._call("EndSession", context, body, session_id=request.session_id)
 
     async def ListSessions(
-        self, request: session_pb2.ListSessionsRequest, context: grpc.aio.ServicerContext
+        self, request: session_pb2.ListSessionsRequest, context: Context
     ) -> session_pb2.ListSessionsResponse:
         async def body(user: str) -> session_pb2.ListSessionsResponse:
             size = min(max(request.page_size or 50, 1), 500)
@@ -448,7 +452,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
         return await self._call("ListSessions", context, body)
 
     async def UpdatePresence(
-        self, request: session_pb2.UpdatePresenceRequest, context: grpc.aio.ServicerContext
+        self, request: session_pb2.UpdatePresenceRequest, context: Context
     ) -> session_pb2.PresenceResponse:
         async def body(user: str) -> session_pb2.PresenceResponse:
             record = await self._store.get(user, request.session_id)  # scopes to the user
@@ -462,7 +466,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
         return await self._call("UpdatePresence", context, body, session_id=request.session_id)
 
     async def GetPresence(
-        self, request: session_pb2.GetPresenceRequest, context: grpc.aio.ServicerContext
+        self, request: session_pb2.GetPresenceRequest, context: Context
     ) -> session_pb2.PresenceResponse:
         async def body(user: str) -> session_pb2.PresenceResponse:
             record = await self._store.get(user, request.session_id)
@@ -472,7 +476,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
         return await self._call("GetPresence", context, body, session_id=request.session_id)
 
     async def ClaimDevice(
-        self, request: session_pb2.ClaimDeviceRequest, context: grpc.aio.ServicerContext
+        self, request: session_pb2.ClaimDeviceRequest, context: Context
     ) -> session_pb2.ClaimDeviceResponse:
         async def body(user: str) -> session_pb2.ClaimDeviceResponse:
             if not request.device_id:

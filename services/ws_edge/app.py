@@ -35,7 +35,7 @@ CONNECT_PATH = "/session/connect"
 _touched_up = False
 
 
-class EdgeWebSocketProtocol(WebSocketProtocol):  # type: ignore[misc]
+class EdgeWebSocketProtocol(WebSocketProtocol):
     """Selects `syncbridge.v1` when the client offers subprotocols, none otherwise.
 
     websockets refuses a client that offers no subprotocol to a server that

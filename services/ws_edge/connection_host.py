@@ -59,7 +59,7 @@ class CoreCalls(Protocol):
         session_id: str,
         device_id: str,
         edge_id: str,
-        action: session_pb2.PresenceAction,
+        action: session_pb2.PresenceAction.ValueType,
     ) -> session_pb2.PresenceResponse: ...
 
     async def claim_device(
@@ -68,7 +68,7 @@ class CoreCalls(Protocol):
         *,
         device_id: str,
         edge_id: str,
-        action: session_pb2.PresenceAction,
+        action: session_pb2.PresenceAction.ValueType,
         max_devices: int = 0,
     ) -> session_pb2.ClaimDeviceResponse: ...
 

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Origin, Subprotocol
 
 from libs.auth import testing
 from libs.bus import topology
@@ -425,8 +426,10 @@ class SyncConnect:
         return await connect(
             self.url,
             additional_headers=self.headers,
-            origin=self.origin,  # type: ignore[arg-type]
-            subprotocols=self.subprotocols,  # type: ignore[arg-type]
+            origin=None if self.origin is None else Origin(self.origin),
+            subprotocols=None
+            if self.subprotocols is None
+            else [Subprotocol(name) for name in self.subprotocols],
             proxy=None,
         )
 
