@@ -1,4 +1,9 @@
-"""session-core against real PostgreSQL, Redis and RabbitMQ, over real gRPC."""
+"""session-core against real PostgreSQL, Redis and RabbitMQ, over real gRPC.
+
+One file (over 400 lines) on purpose: every test shares the servers this
+target starts once; the rules behind the RPCs have server-free tests of their
+own (transitions_test, rebase_test, store_sql_test, store_checks_test).
+"""
 
 from __future__ import annotations
 

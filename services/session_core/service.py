@@ -2,6 +2,9 @@
 
 Every call is scoped to the user in `x-syncbridge-user` metadata; errors map
 to status codes plus a `syncbridge-error` trailer (see session.proto).
+Over 400 lines: one servicer, one thin method per RPC of session.proto, all
+through one `_call` (user scope, metrics, error mapping); the rules live in
+store.py, transitions.py, updates.py and cache.py.
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
 """ws-edge against a real core, PostgreSQL, Redis and RabbitMQ.
 
 Each bad input gets its documented error or close code while a well-behaved
-device on the same replica keeps being served.
+device on the same replica keeps being served. One file (over 400 lines) on
+purpose: its sections share the servers this target starts once; the pure
+parts of the edge (connection_state, delivery, protocol, ratelimit, outbound)
+have server-free tests of their own.
 """
 
 from __future__ import annotations
