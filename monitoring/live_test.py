@@ -13,6 +13,8 @@ dashboards read exists; then phases of faults that do not disturb each other
 behind and Redis stopped, then PostgreSQL stopped; slow consumers and poison
 events; edge cut from core) drive each matching alert pending -> firing, and,
 once the fault ends, resolved; every dashboard panel's query returns a series.
+One file (over 400 lines) because the phases run in order on one live stack
+that takes minutes to start; each phase is its own test function.
 """
 
 from __future__ import annotations

@@ -12,9 +12,12 @@ backoff, resumes at its (session, epoch, version) on whichever replica
 answers, and re-sends every update not yet acknowledged with its original
 op_id, so nothing is applied twice and nothing is lost. `state` and
 `version` only ever move through the server's ordered change stream
-(mirror.py, pure). Over 400 lines for now: the connection loop, the outbox of
-unacknowledged ops and token refresh still share one loop's state; the outbox
-is the next piece to move out.
+(mirror.py, pure). This module is the transport and its orchestration; the
+rules live beside it, pure: the outbox of unacknowledged ops (outbox.py), the
+token and its refresh timer (tokens.py), the ordered session copy (mirror.py).
+Over 400 lines: the public API (open, update, handoff, the session's read-only
+view) and the one connection loop that drives those pure parts share the
+connection's state; another split would only pass that state between objects.
 """
 
 from __future__ import annotations
@@ -24,9 +27,8 @@ import contextlib
 import itertools
 import json
 import logging
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from types import TracebackType
@@ -34,20 +36,31 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.typing import Origin, Subprotocol
 
 from libs.backoff.backoff import Backoff
 from libs.client.mirror import StateMirror, Verdict
+from libs.client.outbox import TRANSIENT_ERRORS, Ack, Acked, Outbox, Refused, Retry
+from libs.client.tokens import TokenKeeper, TokenSource
 from libs.protocol.codes import FATAL_CLOSE_CODES, ClientCloseCode, CloseCode, ErrorCode
 from libs.protocol.subprotocol import APP_SUBPROTOCOL, BEARER_SUBPROTOCOL_PREFIX
 from libs.tasks.owned import OwnedTasks
 
 log = logging.getLogger(__name__)
 
-TokenSource = str | Callable[[], Awaitable[str]]
+__all__ = [
+    "TRANSIENT_ERRORS",
+    "TRANSIENT_REFUSALS",
+    "Ack",
+    "ClientClosed",
+    "ClientError",
+    "Stats",
+    "SyncClient",
+    "TokenSource",
+]
+
 ChangeCallback = Callable[[dict[str, Any]], None]
 
-# Worth retrying later with the same op_id: nothing is known to have happened.
-TRANSIENT_ERRORS = frozenset({ErrorCode.UNAVAILABLE, ErrorCode.INTERNAL, ErrorCode.RATE_LIMITED})
 # An open or resume refused with one of these is tried again on a new connection;
 # any other refusal (session_not_found, unauthorized, forbidden, ...) ends the client.
 TRANSIENT_REFUSALS = TRANSIENT_ERRORS | {ErrorCode.DRAINING}
@@ -65,24 +78,6 @@ class ClientError(Exception):
 
 class ClientClosed(Exception):
     """The client was closed (or the server told it to stay away) before the request ended."""
-
-
-@dataclass(frozen=True)
-class Ack:
-    """A committed update or handoff."""
-
-    op_id: str
-    version: int
-    epoch: int
-    outcome: str = "applied"
-    replayed: bool = False
-
-
-@dataclass
-class _Pending:
-    message: dict[str, Any]
-    future: asyncio.Future[Ack]
-    sent_at: float = 0.0
 
 
 @dataclass
@@ -122,11 +117,9 @@ class SyncClient:
             raise ValueError("at least one URL is needed")
         self._url_index = 0
         self.device_id = device_id
-        self._token_source = token
         self._origin = origin
         self._token_in_subprotocol = token_in_subprotocol
         self._backoff = backoff or Backoff()
-        self._refresh_margin = refresh_margin
         self._request_timeout = request_timeout
         self._open_timeout = open_timeout
         self._max_frame_bytes = max_frame_bytes
@@ -136,24 +129,20 @@ class SyncClient:
         self._mirror = StateMirror()
         self.stats = Stats()
 
-        self._token: str | None = None
-        self._token_expires_at = 0.0
         self._ws: ClientConnection | None = None
         # Every task the client starts is held here until it ends; failures are logged.
         self._tasks = OwnedTasks(log, f"client {device_id}")
+        self._tokens = TokenKeeper(
+            token, send=self._send_refresh, tasks=self._tasks, margin=refresh_margin
+        )
         self._runner: asyncio.Task[None] | None = None
-        self._refresher: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._stopping = False
         self._fatal: BaseException | None = None
         self._opened: asyncio.Future[dict[str, Any]] | None = None
         self._open_request: dict[str, Any] | None = None
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        self._pending: dict[str, _Pending] = {}  # in the order the app made them
-        self._in_flight: str | None = None
-        # The version of our own last acknowledged op: the next op is made against
-        # a state that includes it, so it waits until the stream got that far.
-        self._own_floor = 0
+        self._outbox = Outbox()
         self._callbacks: list[ChangeCallback] = []
         self._refs = itertools.count(1)
         self._version_waiters: list[tuple[int, asyncio.Future[None]]] = []
@@ -221,9 +210,7 @@ class SyncClient:
 
     async def refresh(self, token: str | None = None) -> None:
         """Sends a new token (from the token source if none is given)."""
-        self._token = token or await self._fresh_token()
-        answer = await self._request({"type": "refresh", "token": self._token})
-        self._token_expires_at = float(answer.get("token_expires_at", 0))
+        await self._tokens.refresh(token)
 
     async def wait_for_version(self, version: int, within: float = 10.0) -> None:
         """Until `self.version >= version` (in the current epoch)."""
@@ -272,7 +259,7 @@ class SyncClient:
 
     @property
     def unacknowledged(self) -> int:
-        return len(self._pending)
+        return len(self._outbox)
 
     async def close(self, *, leave: bool = True) -> None:
         """Leaves (presence goes offline at once) and stops reconnecting."""
@@ -307,26 +294,25 @@ class SyncClient:
                 self._fail_all(self._fatal)
                 return
             if code in (CloseCode.TOKEN_EXPIRED, HTTPStatus.UNAUTHORIZED):
-                self._token = None  # expired: ask the source for a new one
+                self._tokens.forget()  # expired: ask the source for a new one
             self._url_index += 1  # with several replicas' URLs, spread reconnects over them
             await asyncio.sleep(self._backoff.next_delay())
 
     async def _connect_once(self) -> int:
         """One connection, from handshake to close; returns the close code (or HTTP status)."""
         try:
-            token = self._token or await self._fresh_token()
-            self._token = token
+            token = await self._tokens.current()
             headers: dict[str, str] = {}
-            subprotocols = [APP_SUBPROTOCOL]
+            subprotocols = [Subprotocol(APP_SUBPROTOCOL)]
             if self._token_in_subprotocol:
-                subprotocols.append(BEARER_SUBPROTOCOL_PREFIX + token)
+                subprotocols.append(Subprotocol(BEARER_SUBPROTOCOL_PREFIX + token))
             else:
                 headers["Authorization"] = f"Bearer {token}"
             async with connect(
                 self.url,
                 additional_headers=headers,
-                subprotocols=subprotocols,  # type: ignore[arg-type]
-                origin=self._origin,  # type: ignore[arg-type]
+                subprotocols=subprotocols,
+                origin=None if self._origin is None else Origin(self._origin),
                 open_timeout=self._open_timeout,
                 max_size=self._max_frame_bytes,
                 compression=None,
@@ -376,8 +362,7 @@ class SyncClient:
 
     async def _handshake(self) -> None:
         welcome = await self._request({"type": "hello", "device_id": self.device_id})
-        self._token_expires_at = float(welcome.get("token_expires_at", 0))
-        self._schedule_refresh()
+        self._tokens.welcomed(float(welcome.get("token_expires_at", 0)))
         if self.session_id is None:
             assert self._open_request is not None
             answer = await self._request(dict(self._open_request))
@@ -393,7 +378,7 @@ class SyncClient:
         if self._opened is not None and not self._opened.done():
             self._opened.set_result(answer.get("session", {}))
         self._ready.set()
-        self._in_flight = None
+        self._outbox.reconnected()
         await self._pump()
 
     async def _read(self, ws: ClientConnection) -> None:
@@ -421,53 +406,34 @@ class SyncClient:
         finally:
             self._waiting.pop(ref, None)
 
+    async def _send_refresh(self, token: str) -> dict[str, Any]:
+        return await self._request({"type": "refresh", "token": token})
+
     def _track(self, message: dict[str, Any]) -> asyncio.Future[Ack]:
         if self._fatal is not None or self._stopping:
             raise ClientClosed("client closed")
         future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
-        self._pending[message["op_id"]] = _Pending(message, future)
+        self._outbox.add(message, future)
         self._tasks.spawn(self._pump(), name="pump")
         return future
 
     async def _pump(self) -> None:
-        """Sends the oldest unacknowledged op unless one is already in flight.
-
-        One op at a time, in order: the next one's base_version is taken when it
-        is sent, after the previous one was applied, so a device writing the same
-        field twice in a row never conflicts with itself. An op keeps its
-        base_version (and op_id) when it is re-sent after a reconnect.
-        """
+        """Sends the outbox's next op (outbox.py: one at a time, in order) if connected."""
         ws = self._ws
-        if ws is None or not self._ready.is_set() or self._in_flight is not None:
+        if ws is None or not self._ready.is_set():
             return
-        if not self._pending:
+        send = self._outbox.next_to_send(epoch=self.epoch, version=self.version)
+        if send is None:
             return
-        pending = next(iter(self._pending.values()))
-        message = pending.message
-        if message["type"] == "update" and "base_version" not in message:
-            if self.version < self._own_floor:
-                return  # _notify pumps again when the stream reaches our last op
-            message["base_version"] = self.version
-            message["epoch"] = self.epoch
-        if pending.sent_at:
+        if send.resend:
             self.stats.resends += 1
-        self._in_flight = message["op_id"]
-        pending.sent_at = time.monotonic()
         with contextlib.suppress(ConnectionClosed):
-            await ws.send(json.dumps(message))
+            await ws.send(json.dumps(send.message))
 
     async def _resend_later(self, op_id: str, delay: float) -> None:
         await asyncio.sleep(delay)
-        if self._in_flight == op_id:
-            self._in_flight = None
+        if self._outbox.release(op_id):
             await self._pump()
-
-    def _settled(self, op_id: str) -> None:
-        """`op_id` got its answer: the next op may go."""
-        self._pending.pop(op_id, None)
-        if self._in_flight == op_id:
-            self._in_flight = None
-        self._tasks.spawn(self._pump(), name="pump")
 
     # -- incoming -----------------------------------------------------------
 
@@ -494,7 +460,7 @@ class SyncClient:
         if not message.get("recovered", True):
             self.stats.snapshots_unrecovered += 1
         self._mirror.apply_snapshot(message["session"])
-        self._own_floor = min(self._own_floor, self.version)
+        self._outbox.snapshot(self.version)
         self._notify(message)
 
     def _apply_change(self, message: dict[str, Any]) -> None:
@@ -509,7 +475,7 @@ class SyncClient:
             self._notify(message)
 
     def _notify(self, message: dict[str, Any]) -> None:
-        if self._pending and self._in_flight is None and self.version >= self._own_floor:
+        if self._outbox.wants_send(self.version):
             self._tasks.spawn(self._pump(), name="pump")
         for callback in list(self._callbacks):
             try:
@@ -525,28 +491,19 @@ class SyncClient:
         self._version_waiters = still
 
     def _acked(self, message: dict[str, Any]) -> None:
-        op_id = message.get("op_id")
-        pending = self._pending.get(op_id) if isinstance(op_id, str) else None
-        if pending is None or not isinstance(op_id, str):
+        acked = self._outbox.acked(message, epoch=self.epoch)
+        if acked is None:
             return
-        self._settled(op_id)
-        ack = Ack(
-            op_id=str(op_id),
-            version=int(message["version"]),
-            epoch=int(message["epoch"]),
-            outcome=str(message.get("outcome", "applied")),
-            replayed=bool(message.get("replayed", False)),
-        )
-        if ack.epoch == self.epoch:
-            self._own_floor = max(self._own_floor, ack.version)
-        self._advance_to_own(pending.message, ack)
-        if not pending.future.done():
-            pending.future.set_result(ack)
+        self._tasks.spawn(self._pump(), name="pump")  # the next op may go
+        self._advance_to_own(acked)
+        if not acked.entry.future.done():
+            acked.entry.future.set_result(acked.ack)
 
-    def _advance_to_own(self, sent: dict[str, Any], ack: Ack) -> None:
+    def _advance_to_own(self, acked: Acked) -> None:
         """Our own acknowledged op, applied at once if it directly follows (mirror.py)."""
+        ack = acked.ack
         applied = self._mirror.apply_own(
-            sent,
+            acked.entry.message,
             epoch=ack.epoch,
             version=ack.version,
             outcome=ack.outcome,
@@ -563,49 +520,15 @@ class SyncClient:
             future = self._waiting.get(ref)
             if future is not None and not future.done():
                 future.set_exception(error)
-        if code == "token_expiring":
-            self._tasks.spawn(self._refresh_quietly(), name="refresh")
-        op_id = error.details.get("op_id")
-        if code == "rate_limited" and not isinstance(op_id, str):
-            # Refused before it was read, so it names no op: retry the one in flight.
-            op_id = self._in_flight
-        pending = self._pending.get(op_id) if isinstance(op_id, str) else None
-        if pending is None or not isinstance(op_id, str):
-            return
-        if code in TRANSIENT_ERRORS:
-            delay = float(error.details.get("retry_after", 0.5))
-            self._tasks.spawn(self._resend_later(op_id, delay), name="resend")
-            return
-        self._settled(op_id)
-        if not pending.future.done():
-            pending.future.set_exception(error)
-
-    # -- tokens -------------------------------------------------------------
-
-    async def _fresh_token(self) -> str:
-        if isinstance(self._token_source, str):
-            return self._token_source
-        return await self._token_source()
-
-    def _schedule_refresh(self) -> None:
-        if self._refresher is not None and self._refresher is not asyncio.current_task():
-            self._refresher.cancel()
-        if isinstance(self._token_source, str) or not self._token_expires_at:
-            return
-        delay = max(0.0, self._token_expires_at - self._refresh_margin - time.time())
-        self._refresher = self._tasks.spawn(self._refresh_after(delay), name="refresh-timer")
-
-    async def _refresh_after(self, delay: float) -> None:
-        await asyncio.sleep(delay)
-        await self._refresh_quietly()
-
-    async def _refresh_quietly(self) -> None:
-        try:
-            await self.refresh()
-        except Exception as error:
-            log.info("token refresh failed", extra={"error": repr(error)})
-            return
-        self._schedule_refresh()
+        if code == ErrorCode.TOKEN_EXPIRING:
+            self._tokens.refresh_soon()
+        outcome = self._outbox.refused(code, error.details)
+        if isinstance(outcome, Retry):
+            self._tasks.spawn(self._resend_later(outcome.op_id, outcome.delay), name="resend")
+        elif isinstance(outcome, Refused):
+            self._tasks.spawn(self._pump(), name="pump")  # the next op may go
+            if not outcome.entry.future.done():
+                outcome.entry.future.set_exception(error)
 
     # -- shutdown -----------------------------------------------------------
 
@@ -613,10 +536,7 @@ class SyncClient:
         await self._tasks.aclose()
 
     def _fail_all(self, error: BaseException) -> None:
-        for pending in self._pending.values():
-            if not pending.future.done():
-                pending.future.set_exception(error)
-        self._pending.clear()
+        self._outbox.fail_all(error)
         if self._opened is not None and not self._opened.done():
             self._opened.set_exception(error)
         for _, future in self._version_waiters:

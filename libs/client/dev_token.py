@@ -56,6 +56,8 @@ def init(directory: Path) -> Path:
 def mint(directory: Path, user: str, lifetime: float = 3600.0) -> str:
     """A token for `user`, valid for `lifetime` seconds, signed with the dev key."""
     key = load_pem_private_key((directory / "private.pem").read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise SystemExit(f"{directory / 'private.pem'}: not an EC key (ES256 needs P-256)")
     now = int(time.time())
     claims = {
         "sub": user,
@@ -65,7 +67,7 @@ def mint(directory: Path, user: str, lifetime: float = 3600.0) -> str:
         "exp": int(now + lifetime),
         "jti": uuid.uuid4().hex,
     }
-    return jwt.encode(claims, key, algorithm="ES256")  # type: ignore[arg-type]
+    return jwt.encode(claims, key, algorithm="ES256")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -152,7 +152,7 @@ def _env(dsn: str, port: int, relay_in_process: bool) -> dict[str, str]:
 
 
 async def _drive(
-    stub: session_pb2_grpc.SessionServiceStub,
+    stub: session_pb2_grpc.SessionServiceAsyncStub,
     client: CoreClient | None,
     concurrency: int,
     seconds: float,
@@ -306,7 +306,7 @@ async def main_async(seconds: float, levels: list[int], relay_in_process: bool, 
             )
         )
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = session_pb2_grpc.SessionServiceStub(channel)  # type: ignore[no-untyped-call]
+            stub = session_pb2_grpc.SessionServiceStub(channel)
             for level in levels:
                 before = sum(cpu_seconds(p.pid) for p in processes)
                 result = await _drive(stub, client, level, seconds)

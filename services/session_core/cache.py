@@ -380,5 +380,5 @@ class Cache:
         )
         if result is None:
             return None
-        allowed, online = result  # type: ignore[misc]
+        allowed, online = result
         return bool(int(allowed)), int(online)

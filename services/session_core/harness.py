@@ -153,10 +153,10 @@ async def running_core(config: CoreConfig) -> AsyncIterator[Running]:
 
 
 @contextlib.asynccontextmanager
-async def stub_for(port: int) -> AsyncIterator[Any]:
+async def stub_for(port: int) -> AsyncIterator[session_pb2_grpc.SessionServiceAsyncStub]:
     """A SessionService stub on a fresh channel to 127.0.0.1:port."""
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        yield session_pb2_grpc.SessionServiceStub(channel)  # type: ignore[no-untyped-call]
+        yield session_pb2_grpc.SessionServiceStub(channel)
 
 
 def as_user(user: str) -> tuple[tuple[str, str], ...]:

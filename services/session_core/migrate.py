@@ -13,6 +13,7 @@ from pathlib import Path
 
 import asyncpg
 
+from services.session_core import pg
 from services.session_core.config import CoreConfig
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -25,7 +26,7 @@ def pending(applied: set[int]) -> list[tuple[int, Path]]:
     return [(number, path) for number, path in found if number not in applied]
 
 
-async def migrate(conn: asyncpg.Connection) -> list[str]:
+async def migrate(conn: pg.Connection) -> list[str]:
     """Brings the schema up to date; returns the names of the applied files."""
     done: list[str] = []
     async with conn.transaction():

@@ -18,6 +18,7 @@ import asyncpg
 from libs.backoff.backoff import Backoff
 from libs.bus import messages
 from libs.bus.amqp import declare_exchange
+from services.session_core import pg
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +132,10 @@ class OutboxRelay:
 
 async def backlog(pool: asyncpg.Pool) -> tuple[int, float]:
     """(rows waiting, age in seconds of the oldest): the relay's lag metrics."""
-    row = await pool.fetchrow(
-        "SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age"
-        " FROM outbox"
+    row = pg.one(
+        await pool.fetchrow(
+            "SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age"
+            " FROM outbox"
+        )
     )
     return int(row["n"]), float(row["age"])

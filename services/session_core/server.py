@@ -157,7 +157,7 @@ async def start(config: CoreConfig, registry: CollectorRegistry | None = None) -
         ).observe,
     )
     server = grpc.aio.server(options=grpc_options(config))
-    session_pb2_grpc.add_SessionServiceServicer_to_server(  # type: ignore[no-untyped-call]
+    session_pb2_grpc.add_SessionServiceServicer_to_server(
         SessionService(
             store,
             cache,

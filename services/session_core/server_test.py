@@ -1,4 +1,9 @@
-"""session-core against real PostgreSQL, Redis and RabbitMQ, over real gRPC."""
+"""session-core against real PostgreSQL, Redis and RabbitMQ, over real gRPC.
+
+One file (over 400 lines) on purpose: every test shares the servers this
+target starts once; the rules behind the RPCs have server-free tests of their
+own (transitions_test, rebase_test, store_sql_test, store_checks_test).
+"""
 
 from __future__ import annotations
 
@@ -515,7 +520,9 @@ async def test_presence_join_leave_and_expiry(pg_dsn: str, redis_url: str, amqp_
             metadata=as_user("alice"),
         )
 
-        async def presence(device: str, action: session_pb2.PresenceAction) -> dict[str, bool]:
+        async def presence(
+            device: str, action: session_pb2.PresenceAction.ValueType
+        ) -> dict[str, bool]:
             reply = await stub.UpdatePresence(
                 session_pb2.UpdatePresenceRequest(
                     session_id=session.session_id,
@@ -554,7 +561,7 @@ async def claim(
     stub: Any,
     user: str,
     device: str,
-    action: session_pb2.PresenceAction = session_pb2.PRESENCE_ACTION_JOIN,
+    action: session_pb2.PresenceAction.ValueType = session_pb2.PRESENCE_ACTION_JOIN,
     *,
     edge: str = "edge-1",
 ) -> int:

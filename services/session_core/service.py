@@ -3,6 +3,9 @@
 Every call is scoped to the user of the bearer token it carries, which core
 verifies itself (callers.py); errors map to status codes plus a
 `syncbridge-error` trailer (see session.proto).
+Over 400 lines: one servicer, one thin method per RPC of session.proto, all
+through one `_call` (user scope, metrics, error mapping); the rules live in
+store.py, transitions.py, updates.py and cache.py.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar, cast
 
 import asyncpg
 import grpc
@@ -39,6 +42,9 @@ from syncbridge.session.v1 import session_pb2, session_pb2_grpc
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
+# Every RPC here is unary: the context's request/response type parameters type only
+# streaming reads and writes. A string, since grpc's class is generic in stubs only.
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 
 _BACKEND_DOWN = (
     OSError,
@@ -72,7 +78,7 @@ _BY_VALUE = {status.value[0]: status for status in grpc.StatusCode}
 MAX_BATCH_UPDATES = 1000  # per ApplyUpdates call
 
 
-def _deadline(context: grpc.aio.ServicerContext) -> float | None:
+def _deadline(context: Context) -> float | None:
     """The call's deadline on the time.monotonic() clock, or None."""
     remaining: float | None = context.time_remaining()
     if remaining is None or remaining > 365 * 24 * 3600:  # no deadline set
@@ -122,7 +128,7 @@ class DeviceCap(StoreError):
     code = "device_cap"
 
 
-class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[misc]
+class SessionService(session_pb2_grpc.SessionServiceServicer):
     """Implements syncbridge.session.v1.SessionService over Store and Cache."""
 
     def __init__(
@@ -162,7 +168,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
     async def _call(
         self,
         method: str,
-        context: grpc.aio.ServicerContext,
+        context: Context,
         body: Callable[[str], Awaitable[R]],
         **fields: Any,
     ) -> R:
@@ -193,7 +199,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
 
     @staticmethod
     async def _abort(
-        context: grpc.aio.ServicerContext,
+        context: Context,
         status: grpc.StatusCode,
         code: str,
         message: str,
@@ -245,7 +251,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
     # -- RPCs ---------------------------------------------------------------
 
     async def OpenSession(
-        self, request: session_pb2.OpenSessionRequest, context: grpc.aio.ServicerContext
+        self, request: session_pb2.OpenSessionRequest, context: Context
     ) -> session_pb2.OpenSessionResponse:
         async def body(user: str) -> session_pb2.OpenSessionResponse:
             if not request.device_id:
@@ -266,7 +272,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
         return await self._call("OpenSession", context, body, session_id=request.session_id)
 
     async def GetSession(
-        self, request: session_pb2.GetSessionRequest, context: grpc.aio.ServicerContext
+        self, request: session_pb2.GetSessionRequest, context: Context
     ) -> session_pb2.Session:
         async def body(user: str) -> session_pb2.Session:
             return await self._with_presence(await self._snapshot(user, request.session_id))
@@ -274,7 +280,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
         return await self._call("GetSession", context, body, session_id=request.session_id)
 
     async def ApplyUpdate(
-        self, request: session_pb2.ApplyUpdateRequest, context: grpc.aio.ServicerContext
+        self, request: session_pb2.ApplyUpdateRequest, context: Context
     ) -> session_pb2.ApplyUpdateResponse:
         async def body(user: str) -> session_pb2.ApplyUpdateResponse:
             item = session_pb2.UserUpdate(update=request)
@@ -290,7 +296,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
         )
 
     async def ApplyUpdates(
-        self, request: session_pb2.ApplyUpdatesRequest, context: grpc.aio.ServicerContext
+        self, request: session_pb2.ApplyUpdatesRequest, context: Context
     ) -> session_pb2.ApplyUpdatesResponse:
         with self._rpc.time("ApplyUpdates") as timing, bind(rpc="ApplyUpdates"):
             try:
@@ -356,7 +362,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
         )
 
     async def Handoff(
-        self, request: session_pb2.HandoffRequest, context: grpc.aio.ServicerContext
+        self, request: session_pb2.HandoffRequest, context: Context
     ) -> session_pb2.HandoffResponse:
         async def body(user: str) -> session_pb2.HandoffResponse:
             written = await self._store.handoff(
@@ -374,7 +380,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
         )
 
     async def ChangesSince(
-        self, request: session_pb2.ChangesSinceRequest, context: grpc.aio.ServicerContext
+        self, request: session_pb2.ChangesSinceRequest, context: Context
     ) -> session_pb2.ChangesSinceResponse:
         async def body(user: str) -> session_pb2.ChangesSinceResponse:
             if request.version < 0 or request.epoch < 0:
@@ -417,7 +423,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
         return await self._call("ChangesSince", context, body, session_id=request.session_id)
 
     async def EndSession(
-        self, request: session_pb2.EndSessionRequest, context: grpc.aio.ServicerContext
+        self, request: session_pb2.EndSessionRequest, context: Context
     ) -> session_pb2.EndSessionResponse:
         async def body(user: str) -> session_pb2.EndSessionResponse:
             change = await self._store.end(user, request.session_id, request.device_id)
@@ -434,7 +440,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
         return await self._call("EndSession", context, body, session_id=request.session_id)
 
     async def ListSessions(
-        self, request: session_pb2.ListSessionsRequest, context: grpc.aio.ServicerContext
+        self, request: session_pb2.ListSessionsRequest, context: Context
     ) -> session_pb2.ListSessionsResponse:
         async def body(user: str) -> session_pb2.ListSessionsResponse:
             size = min(max(request.page_size or 50, 1), 500)
@@ -463,7 +469,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
         return await self._call("ListSessions", context, body)
 
     async def UpdatePresence(
-        self, request: session_pb2.UpdatePresenceRequest, context: grpc.aio.ServicerContext
+        self, request: session_pb2.UpdatePresenceRequest, context: Context
     ) -> session_pb2.PresenceResponse:
         async def body(user: str) -> session_pb2.PresenceResponse:
             record = await self._store.get(user, request.session_id)  # scopes to the user
@@ -477,7 +483,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
         return await self._call("UpdatePresence", context, body, session_id=request.session_id)
 
     async def GetPresence(
-        self, request: session_pb2.GetPresenceRequest, context: grpc.aio.ServicerContext
+        self, request: session_pb2.GetPresenceRequest, context: Context
     ) -> session_pb2.PresenceResponse:
         async def body(user: str) -> session_pb2.PresenceResponse:
             record = await self._store.get(user, request.session_id)
@@ -487,7 +493,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
         return await self._call("GetPresence", context, body, session_id=request.session_id)
 
     async def ClaimDevice(
-        self, request: session_pb2.ClaimDeviceRequest, context: grpc.aio.ServicerContext
+        self, request: session_pb2.ClaimDeviceRequest, context: Context
     ) -> session_pb2.ClaimDeviceResponse:
         async def body(user: str) -> session_pb2.ClaimDeviceResponse:
             if not request.device_id:

@@ -30,7 +30,7 @@ import asyncpg
 
 from libs.batching.group_commit import RETRY, Retry
 from libs.bus.topology import routing_key
-from services.session_core import events, rebase, transitions
+from services.session_core import events, pg, rebase, transitions
 from services.session_core import store_sql as sql
 from services.session_core.records import (
     KINDS,
@@ -156,13 +156,15 @@ class Store:
         check_initial_state(initial_state, self._max_state)
         async with self._pool.acquire() as conn, conn.transaction():
             if not session_id:
-                row = await conn.fetchrow(
-                    sql.INSERT_SESSION,
-                    uuid.uuid4(),
-                    user_id,
-                    json.dumps(initial_state),
-                    device_id,
-                    self._ttl,
+                row = pg.one(
+                    await conn.fetchrow(
+                        sql.INSERT_SESSION,
+                        uuid.uuid4(),
+                        user_id,
+                        json.dumps(initial_state),
+                        device_id,
+                        self._ttl,
+                    )
                 )
                 base = _session(row)
                 written = await self._write(
@@ -309,7 +311,7 @@ class Store:
 
     async def _history(
         self,
-        conn: asyncpg.Connection,
+        conn: pg.Connection,
         session: SessionRecord,
         base_version: int,
         committed: int,
@@ -323,7 +325,7 @@ class Store:
 
     async def _write_updates(
         self,
-        conn: asyncpg.Connection,
+        conn: pg.Connection,
         written: list[Written],
         sessions: dict[uuid.UUID, SessionRecord],
     ) -> None:
@@ -407,20 +409,18 @@ class Store:
             current = _session(await self._lock(conn, user_id, session_id))
             await conn.execute(sql.DELETE_CHANGES, uuid.UUID(current.session_id))
             row = await conn.fetchrow(sql.NEW_EPOCH, uuid.UUID(current.session_id))
-            return _session(row)
+            return _session(pg.one(row))
 
     # -- helpers ----------------------------------------------------------
 
-    async def _lock(
-        self, conn: asyncpg.Connection, user_id: str, session_id: str
-    ) -> asyncpg.Record:
+    async def _lock(self, conn: pg.Connection, user_id: str, session_id: str) -> asyncpg.Record:
         row = await conn.fetchrow(sql.LOCK, session_uuid(session_id), user_id)
         if row is None:
             raise NotFound("session not found")
         return row
 
     async def _since(
-        self, conn: asyncpg.Connection, current: SessionRecord, base_version: int
+        self, conn: pg.Connection, current: SessionRecord, base_version: int
     ) -> list[rebase.ChangeSummary]:
         if base_version >= current.version:
             return []
@@ -440,7 +440,7 @@ class Store:
         ]
 
     async def _replay(
-        self, conn: asyncpg.Connection, current: SessionRecord, op_id: str
+        self, conn: pg.Connection, current: SessionRecord, op_id: str
     ) -> Written | None:
         """The original result of an op_id already applied (exactly-once effect)."""
         row = await conn.fetchrow(sql.BY_OP_ID, uuid.UUID(current.session_id), op_id)
@@ -449,7 +449,7 @@ class Store:
         return Written(_change(row, current.user_id), current, replayed=True)
 
     async def _write(
-        self, conn: asyncpg.Connection, current: SessionRecord, now: dt.datetime, **fields: Any
+        self, conn: pg.Connection, current: SessionRecord, now: dt.datetime, **fields: Any
     ) -> Written:
         """Commits the next change of one session (transitions.next_change) in one statement."""
         written = transitions.next_change(current, now, ttl=self._ttl, **fields)

@@ -421,7 +421,7 @@ class Connection:
             )
         )
 
-    async def _claim_device(self, action: session_pb2.PresenceAction) -> bool:
+    async def _claim_device(self, action: session_pb2.PresenceAction.ValueType) -> bool:
         """Tells core the device joins, is still here or leaves; False only when a JOIN
         is refused for the cap. Core unreachable: allowed (availability over the cap)."""
         try:
@@ -632,7 +632,7 @@ class Connection:
             self._metrics.backfills.labels(reason="position_check").inc()
 
     async def _report_presence(
-        self, action: session_pb2.PresenceAction, session_id: str | None = None
+        self, action: session_pb2.PresenceAction.ValueType, session_id: str | None = None
     ) -> None:
         """Tells core, then every replica serving the user; failures only cost freshness."""
         session_id = session_id or self._session_id

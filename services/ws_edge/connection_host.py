@@ -60,7 +60,7 @@ class CoreCalls(Protocol):
         session_id: str,
         device_id: str,
         edge_id: str,
-        action: session_pb2.PresenceAction,
+        action: session_pb2.PresenceAction.ValueType,
     ) -> session_pb2.PresenceResponse: ...
 
     async def claim_device(
@@ -69,7 +69,7 @@ class CoreCalls(Protocol):
         *,
         device_id: str,
         edge_id: str,
-        action: session_pb2.PresenceAction,
+        action: session_pb2.PresenceAction.ValueType,
     ) -> session_pb2.ClaimDeviceResponse: ...
 
 

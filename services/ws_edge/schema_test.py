@@ -103,7 +103,7 @@ def session() -> session_pb2.Session:
     )
 
 
-def change(kind: session_pb2.ChangeKind, **fields: Any) -> session_pb2.Change:
+def change(kind: session_pb2.ChangeKind.ValueType, **fields: Any) -> session_pb2.Change:
     return session_pb2.Change(
         event_id="e",
         session_id="s1",

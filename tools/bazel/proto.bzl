@@ -1,14 +1,17 @@
 """py_proto_library and py_grpc_library, named like rules_python's / grpc's.
 
 Bazel 4.2.3 offline has no protobuf or grpc rule sets, so one small rule runs
-grpcio-tools' protoc (from the pip lock) over the .proto sources. Generated
-code lives only in bazel-bin, never in the source tree.
+grpcio-tools' protoc (from the pip lock) over the .proto sources. The `.pyi`
+stubs come from mypy-protobuf's two protoc plugins (protoc_gen_mypy.py,
+protoc_gen_mypy_grpc.py), so mypy checks callers of the messages and of the
+gRPC stubs and servicers alike. Generated code lives only in bazel-bin, never
+in the source tree.
 """
 
 load("@pip//:requirements.bzl", "requirement")
 
 _SUFFIXES = {
-    "grpc": ["_pb2_grpc.py"],
+    "grpc": ["_pb2_grpc.py", "_pb2_grpc.pyi"],
     "proto": ["_pb2.py", "_pb2.pyi"],
 }
 
@@ -26,14 +29,21 @@ def _py_proto_gen_impl(ctx):
     args.add("-I" + (root if root else "."))
     if "proto" in ctx.attr.kinds:
         args.add("--python_out=" + out_root)
-        args.add("--pyi_out=" + out_root)
+        args.add("--plugin=protoc-gen-mypy=" + ctx.executable._protoc_gen_mypy.path)
+        args.add("--mypy_out=quiet:" + out_root)
     if "grpc" in ctx.attr.kinds:
         args.add("--grpc_python_out=" + out_root)
+        args.add("--plugin=protoc-gen-mypy_grpc=" + ctx.executable._protoc_gen_mypy_grpc.path)
+        args.add("--mypy_grpc_out=quiet:" + out_root)
     args.add_all(ctx.files.srcs)
     ctx.actions.run(
         executable = ctx.executable._protoc,
         arguments = [args],
         inputs = ctx.files.srcs,
+        tools = [
+            ctx.attr._protoc_gen_mypy[DefaultInfo].files_to_run,
+            ctx.attr._protoc_gen_mypy_grpc[DefaultInfo].files_to_run,
+        ],
         outputs = outs,
         mnemonic = "GrpcProtoc",
         progress_message = "Generating Python for %s" % ctx.label,
@@ -47,6 +57,16 @@ _py_proto_gen = rule(
         "srcs": attr.label_list(allow_files = [".proto"], mandatory = True),
         "_protoc": attr.label(
             default = "//tools/bazel:grpc_protoc",
+            executable = True,
+            cfg = "exec",
+        ),
+        "_protoc_gen_mypy": attr.label(
+            default = "//tools/bazel:protoc_gen_mypy",
+            executable = True,
+            cfg = "exec",
+        ),
+        "_protoc_gen_mypy_grpc": attr.label(
+            default = "//tools/bazel:protoc_gen_mypy_grpc",
             executable = True,
             cfg = "exec",
         ),
@@ -71,11 +91,12 @@ def py_proto_library(name, srcs, deps = [], **kwargs):
     )
 
 def py_grpc_library(name, srcs, deps, **kwargs):
-    """gRPC stubs (`*_pb2_grpc.py`) for `srcs`; `deps` holds their py_proto_library."""
+    """gRPC stubs (`*_pb2_grpc.py` + `.pyi`) for `srcs`; `deps` holds their py_proto_library."""
     _py_proto_gen(name = name + "_gen", srcs = srcs, kinds = ["grpc"])
     native.py_library(
         name = name,
         srcs = [":" + name + "_gen"],
+        data = [":" + name + "_gen"],
         imports = ["."],
         deps = deps + [requirement("grpcio")],
         **kwargs

@@ -5,6 +5,8 @@ digests built from one commit) into dev; a promotion moves the freight a
 stage forward once the stage it comes from is healthy; a rollback reverts
 the last promotion to a stage. Each is one commit whose trailers say what
 moved, so history alone answers "what runs where, since when, from where".
+About 400 lines: the four commands share the plan/guard/commit helpers here;
+layout, health, changes and validation are modules of their own.
 """
 
 from __future__ import annotations
