@@ -254,7 +254,8 @@ def _property_order(schema: dict[str, Any], document: dict[str, Any]) -> list[st
 @functools.cache
 def _registry(document: str) -> Registry[Any]:
     resource = Resource.from_contents(json.loads(document), default_specification=DRAFT202012)
-    return Registry().with_resource(_DOCUMENT_URI, resource)
+    registry: Registry[Any] = Registry().with_resource(_DOCUMENT_URI, resource)
+    return registry
 
 
 def _validator(schema: dict[str, Any], registry: Registry[Any]) -> Draft202012Validator:

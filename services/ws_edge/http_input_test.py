@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -39,7 +41,7 @@ def read(
     )
 
 
-def refusal(call: Any) -> BadInput:
+def refusal(call: Callable[[], Any]) -> BadInput:
     with pytest.raises(BadInput) as refused:
         call()
     return refused.value
@@ -64,7 +66,8 @@ def test_any_other_page_size_is_invalid_field(text: str) -> None:
 
 def test_page_size_edges() -> None:
     for text in ("0", "501", "-1", "+5", " 5", "5.0", "٣", "1_0", "9" * 5000, ""):
-        bad = refusal(lambda t=text: read(LIST, query=urllib.parse.urlencode({"page_size": t})))
+        query = urllib.parse.urlencode({"page_size": text})
+        bad = refusal(functools.partial(read, LIST, query=query))
         assert bad.code is ErrorCode.INVALID_FIELD, text
     bad = refusal(lambda: read(LIST, query="page_size=1&page_size=2"))
     assert bad.message == "page_size: given more than once"
@@ -102,7 +105,7 @@ def test_undecodable_query_bytes_are_invalid() -> None:
 
 @given(st.text(max_size=MAX_ID_LENGTH + 4))
 def test_ids_pass_exactly_when_the_id_rule_says(value: str) -> None:
-    checks = [
+    checks: list[Callable[[], Input]] = [
         lambda: read(UPDATE, session_id=value, body={"base_version": 0, "epoch": 1, "patch": {}}),
         lambda: read(DELETE, headers={"x-device-id": [value]}),
         lambda: read(DELETE, headers={"idempotency-key": [value]}),
@@ -143,7 +146,7 @@ def test_what_is_not_a_json_object_is_malformed_json(raw: bytes) -> None:
 
 def test_lone_surrogates_are_malformed_json() -> None:
     for raw in (b'{"patch": {"a": "\\ud800"}}', b'{"patch": {"\\udc00": 1}}'):
-        assert refusal(lambda r=raw: read(UPDATE, body=r)).code is ErrorCode.MALFORMED_JSON
+        assert refusal(functools.partial(read, UPDATE, body=raw)).code is ErrorCode.MALFORMED_JSON
 
 
 def test_depth_numbers_and_nul_in_a_state_or_patch() -> None:
@@ -157,7 +160,7 @@ def test_depth_numbers_and_nul_in_a_state_or_patch() -> None:
     bad = refusal(lambda: read(UPDATE, body=b'{"base_version": 0, "epoch": 1e999, "patch": {}}'))
     assert (bad.code, bad.field) == (ErrorCode.INVALID_FIELD, "epoch")
     for patch in ({"a": "x\x00"}, {"a\x00": 1}, {"a": ["\x00"]}):
-        bad = refusal(lambda p=patch: read(UPDATE, body={**ok, "patch": p}))
+        bad = refusal(functools.partial(read, UPDATE, body={**ok, "patch": patch}))
         assert (bad.code, bad.field) == (ErrorCode.INVALID_FIELD, "patch"), patch
     huge = {**ok, "base_version": 2**63}
     assert refusal(lambda: read(UPDATE, body={**huge, "patch": {}})).field == "base_version"

@@ -62,6 +62,7 @@ _ERRORS = {
     ),
     "401": _error("unauthorized: no, forged or expired token"),
     "404": _error("session_not_found (also another user's session)"),
+    "408": _error("request_timeout: the request was not received in time"),
     "413": _error("too_large: the request body, or a state or patch, above the size limit"),
     "500": _error("internal: unexpected server error; retry with the same op_id"),
     "503": _error("unavailable: session-core did not answer; retry with the same op_id"),
