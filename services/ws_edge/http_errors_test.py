@@ -47,7 +47,7 @@ def test_every_framework_error_gets_a_documented_status_and_a_code(
     status, code, message, headers = classify(instance(cls))
     # 405 is the one status no operation can list (it answers methods the path lacks).
     assert str(status) in DOCUMENTED | {"405"}, (cls, status)
-    assert code in ErrorCode and STATUS[code] == status or status in (400, 500), (cls, code)
+    assert STATUS[code] == status, (cls, code)
     assert "boom" not in message and cls.__name__ not in message
     assert set(headers) <= {"Allow"}
 
@@ -63,7 +63,7 @@ def test_error_response_is_the_shape_and_is_counted() -> None:
     registry = CollectorRegistry()
     metrics = EdgeMetrics(registry, open_connections=lambda: 0, active_sessions=lambda: 0)
     response = error_response(metrics, ErrorCode.TOO_LARGE, "too big", {"limit": 1})
-    body: Any = json.loads(response.body)
+    body: Any = json.loads(response.body or b"")
     assert response.status == 413
     assert body == {"error": {"code": "too_large", "message": "too big", "details": {"limit": 1}}}
     labels = {"status": "413", "code": "too_large"}
