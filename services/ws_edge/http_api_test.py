@@ -215,11 +215,14 @@ async def test_bad_input_gets_a_documented_4xx_never_a_5xx(stack: Stack) -> None
         ("POST", "/v1/sessions", "X-Device-Id: a\x7fb", b"", 400, "invalid_field"),
         ("POST", "/v1/sessions", "X-Device-Id: \xe9", b"", 400, "invalid_field"),
         ("GET", "/v1/sessions/%00", None, b"", 400, "invalid_field"),
+        ("GET", "/v1/sessions", "Authorization: Bearer \xe9.e30.x", b"", 401, "unauthorized"),
         ("GET", "/v1/sessions/not-a-uuid", None, b"", 404, "session_not_found"),
     ]
     for method, target, header, body, status, code in cases:
-        extra = [header] if header else []
-        got, _, answer = await exchange(address, request(method, target, bearer, *extra, body=body))
+        sent = [header] if header else []
+        if not (header or "").startswith("Authorization"):
+            sent.insert(0, bearer)
+        got, _, answer = await exchange(address, request(method, target, *sent, body=body))
         assert (got, answer["error"]["code"]) == (status, code), (target, answer)
         assert openapi_errors(method, target, got, answer) == [], (target, answer)
     # Any token of the documented shape is a position, even one after every session.
