@@ -38,6 +38,8 @@ DEFAULT_DEVICE = "api"
 
 
 class HttpError(Exception):
+    """A refusal that is not about the request's content (its authentication)."""
+
     def __init__(
         self, code: ErrorCode, message: str, details: dict[str, Any] | None = None
     ) -> None:
