@@ -35,6 +35,11 @@ class JwtVerifier:
             raise AuthError(AuthErrorCode.MISSING, "no token")
         if len(token) > MAX_TOKEN_LENGTH:
             raise AuthError(AuthErrorCode.MALFORMED, "token too long")
+        if not token.isascii():
+            # A compact JWS is base64url and dots. Anything else is malformed here,
+            # before PyJWT, which raises UnicodeEncodeError (not a PyJWTError) on the
+            # lone surrogates a header's non-UTF-8 bytes are decoded to.
+            raise AuthError(AuthErrorCode.MALFORMED, "token is not ASCII")
         try:
             header = jwt.get_unverified_header(token)
         except jwt.DecodeError as exc:

@@ -280,7 +280,16 @@ def test_missing(jwks_verifier: JwtVerifier, token: str | None) -> None:
 
 @pytest.mark.parametrize(
     "token",
-    ["garbage", "a.b", "a.b.c", "eyJhbGciOiJSUzI1NiJ9.!!!.AAAA", "x" * 9000],
+    [
+        "garbage",
+        "a.b",
+        "a.b.c",
+        "eyJhbGciOiJSUzI1NiJ9.!!!.AAAA",
+        "x" * 9000,
+        # A header's non-UTF-8 bytes, as Sanic decodes them (surrogateescape), and non-ASCII.
+        "\udce9.a.b",
+        "é.e30.x",
+    ],
 )
 def test_malformed(jwks_verifier: JwtVerifier, token: str) -> None:
     assert _refusal(jwks_verifier, token) == AuthErrorCode.MALFORMED

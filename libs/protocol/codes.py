@@ -31,6 +31,10 @@ class ErrorCode(StrEnum):
     TOKEN_INVALID = "token_invalid"  # noqa: S105
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    BAD_REQUEST = "bad_request"
+    REQUEST_TIMEOUT = "request_timeout"
     DRAINING = "draining"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
@@ -59,6 +63,11 @@ ERROR_MEANINGS: dict[ErrorCode, str] = {
     ErrorCode.TOKEN_INVALID: "the `refresh` token does not verify; the old one stays in force",
     ErrorCode.UNAUTHORIZED: "HTTP only: no, forged or expired token (401)",
     ErrorCode.FORBIDDEN: "HTTP only: Origin not allowed (403)",
+    ErrorCode.NOT_FOUND: "HTTP only: no such route (404)",
+    ErrorCode.METHOD_NOT_ALLOWED: "HTTP only: the route has no such method; `Allow` lists its "
+    "methods (405)",
+    ErrorCode.BAD_REQUEST: "HTTP only: the HTTP request itself is malformed (400)",
+    ErrorCode.REQUEST_TIMEOUT: "HTTP only: the request was not received in time (408)",
     ErrorCode.DRAINING: "this replica is shutting down; reconnect elsewhere (HTTP 503)",
     ErrorCode.UNAVAILABLE: "session-core did not answer in time; safe to retry (same op_id)",
     ErrorCode.INTERNAL: "unexpected server error; safe to retry (same op_id)",

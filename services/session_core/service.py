@@ -11,7 +11,6 @@ store.py, transitions.py, updates.py and cache.py.
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime as dt
 import json
 import logging
@@ -26,6 +25,7 @@ from prometheus_client import CollectorRegistry, Counter
 from libs.log.context import bind
 from libs.metrics.rpc import rpc_metrics
 from libs.ordering import resume
+from libs.protocol import page_token
 from services.session_core import events
 from services.session_core.cache import Cache
 from services.session_core.callers import (
@@ -444,13 +444,13 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):
     ) -> session_pb2.ListSessionsResponse:
         async def body(user: str) -> session_pb2.ListSessionsResponse:
             size = min(max(request.page_size or 50, 1), 500)
-            before = _decode_page_token(request.page_token)
+            before = _page_start(request.page_token)
             records = await self._store.list_for_user(user, size + 1, before)
             token = ""
             if len(records) > size:
                 records = records[:size]
                 last = records[-1]
-                token = _encode_page_token(last.updated_at, last.session_id)
+                token = page_token.encode(last.updated_at, last.session_id)
             return session_pb2.ListSessionsResponse(
                 sessions=[
                     session_pb2.SessionSummary(
@@ -522,16 +522,12 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):
         )
 
 
-def _encode_page_token(updated_at: dt.datetime, session_id: str) -> str:
-    raw = json.dumps([updated_at.isoformat(), session_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def _decode_page_token(token: str) -> tuple[dt.datetime, str] | None:
+def _page_start(token: str) -> tuple[dt.datetime, str] | None:
+    """Where a page starts: None for the first; any well-formed token is a position."""
     if not token:
         return None
     try:
-        stamp, session_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return dt.datetime.fromisoformat(stamp), str(session_id)
-    except (ValueError, TypeError):
-        raise InvalidArgument("page_token: not a token this server issued") from None
+        updated_at, session_id = page_token.decode(token)
+    except page_token.BadPageToken as bad:
+        raise InvalidArgument(str(bad)) from None
+    return updated_at, str(session_id)

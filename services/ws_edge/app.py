@@ -25,6 +25,7 @@ from libs.protocol.subprotocol import APP_SUBPROTOCOL
 from services.ws_edge import demo, http_api, openapi
 from services.ws_edge.config import EdgeConfig
 from services.ws_edge.connection import Connection
+from services.ws_edge.http_errors import EdgeErrorHandler, error_response
 from services.ws_edge.replica import Replica
 from services.ws_edge.socket_protocol import HEADER_TIMEOUT_KEY, EdgeWebSocketProtocol
 from services.ws_edge.upgrade import Accepted, Refusal, authorize
@@ -36,17 +37,19 @@ _touched_up = False
 
 
 def refusal_response(replica: Replica, refusal: Refusal) -> HTTPResponse:
-    replica.metrics.errors.labels(code=refusal.code.value).inc()
-    return json_response(
-        {"error": {"code": refusal.code.value, "message": refusal.message}},
-        status=refusal.status,
-    )
+    return error_response(replica.metrics, refusal.code, refusal.message, status=refusal.status)
 
 
 def build_app(replica: Replica) -> Sanic[Any, Any]:
     """A Sanic app serving `replica`; the name is unique so replicas can share a process."""
     config = replica.config
-    app = Sanic(f"ws_edge_{uuid.uuid4().hex[:12]}", configure_logging=False)
+    app = Sanic(
+        f"ws_edge_{uuid.uuid4().hex[:12]}",
+        configure_logging=False,
+        # Sanic's own errors (404, 405, 413, malformed requests) and anything
+        # uncaught answer in the API's error shape, counted like the rest.
+        error_handler=EdgeErrorHandler(replica.metrics, http_api.allowed_methods),
+    )
     app.config.MOTD = False
     app.config.ACCESS_LOG = False
     app.config.update(

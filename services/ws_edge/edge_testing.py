@@ -244,6 +244,15 @@ def openapi_errors(method: str, target: str, status: int, body: Any) -> list[str
     return [f"{where}: {e.json_path}: {e.message}" for e in validator.iter_errors(body)]
 
 
+def error_body_errors(body: Any) -> list[str]:
+    """What is wrong with an error body, judged by the OpenAPI document's `Error`."""
+    _, registry = _openapi()
+    validator = Draft202012Validator(
+        {"$ref": f"{OPENAPI_URI}#/components/schemas/Error"}, registry=registry
+    )
+    return [f"{e.json_path}: {e.message}" for e in validator.iter_errors(body)]
+
+
 async def api(
     address: tuple[str, int],
     method: str,

@@ -2,14 +2,17 @@
 
 A request acts for the token's user; `device_id` (body, or `X-Device-Id`)
 names the device it acts as, "api" by default. Writes take an `op_id` (body,
-or `Idempotency-Key`): re-sending it returns the original result. Errors are
-`{"error": {"code", "message", "details"?}}` with the protocol's codes.
-openapi.py describes every route; openapi_test.py keeps the two in step.
+or `Idempotency-Key`): re-sending it returns the original result. Every
+parameter and body is checked against the OpenAPI document's own schemas
+before anything else happens (http_input.py); errors are
+`{"error": {"code", "message", "details"?}}` with the protocol's codes, all
+made by http_errors.py. openapi.py describes every route; openapi_test.py
+keeps the two in step.
 """
 
 from __future__ import annotations
 
-import json
+import re
 import uuid
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
@@ -22,34 +25,21 @@ from libs.auth.errors import AuthError
 from libs.auth.headers import bearer_from_header
 from libs.core_client.client import Caller, CoreError
 from libs.protocol.codes import ErrorCode
-from services.ws_edge import convert
+from services.ws_edge import convert, openapi
 from services.ws_edge.connection import error_code_for
-from services.ws_edge.protocol import MAX_ID_LENGTH, Fields, ProtocolError
+from services.ws_edge.http_errors import error_response
+from services.ws_edge.http_input import BadInput, Input, Operation
 
 if TYPE_CHECKING:
+    from services.ws_edge.metrics import EdgeMetrics
     from services.ws_edge.replica import Replica
 
 DEFAULT_DEVICE = "api"
 
-STATUS = {
-    ErrorCode.SESSION_NOT_FOUND: 404,
-    ErrorCode.CONFLICT: 409,
-    ErrorCode.LEASE_REQUIRED: 409,
-    ErrorCode.EPOCH_MISMATCH: 409,
-    ErrorCode.TOO_LARGE: 413,
-    ErrorCode.INVALID_FIELD: 400,
-    ErrorCode.MISSING_FIELD: 400,
-    ErrorCode.MALFORMED_JSON: 400,
-    ErrorCode.UNAUTHORIZED: 401,
-    ErrorCode.FORBIDDEN: 403,
-    ErrorCode.RATE_LIMITED: 429,
-    ErrorCode.UNAVAILABLE: 503,
-    ErrorCode.DRAINING: 503,
-    ErrorCode.INTERNAL: 500,
-}
-
 
 class HttpError(Exception):
+    """A refusal that is not about the request's content (its authentication)."""
+
     def __init__(
         self, code: ErrorCode, message: str, details: dict[str, Any] | None = None
     ) -> None:
@@ -59,37 +49,40 @@ class HttpError(Exception):
         self.details = details
 
 
-def error_response(replica: Replica, error: HttpError) -> HTTPResponse:
-    replica.metrics.errors.labels(code=error.code.value).inc()
-    body: dict[str, Any] = {"code": error.code.value, "message": error.message}
-    if error.details:
-        body["details"] = error.details
-    return json_response({"error": body}, status=STATUS.get(error.code, 500))
-
-
-Handler = Callable[..., Coroutine[Any, Any, HTTPResponse]]
+Handler = Callable[[str, Input], Coroutine[Any, Any, HTTPResponse]]
 
 
 def register(app: Sanic[Any, Any], replica: Replica) -> None:
     """Adds the /v1/sessions routes to `app`."""
     core = replica.core
+    metrics = replica.metrics
+    document = openapi.document()
 
-    def route(name: str, body: Handler) -> Handler:
+    def route(name: str, path: str, method: str, body: Handler) -> None:
+        operation = Operation(document, path, method)
+
         async def handler(request: Request, **params: Any) -> HTTPResponse:
-            with replica.metrics.http.time(name) as timing:
+            with metrics.http.time(name) as timing:
                 try:
                     caller = _caller(replica, request)
-                    return await body(request, caller, **params)
+                    given = operation.read(
+                        path=params,
+                        query=request.query_string,
+                        headers={k.lower(): request.headers.getall(k) for k in request.headers},
+                        body=request.body or b"",
+                    )
+                    return await body(caller, given)
                 except HttpError as error:
                     timing.code = error.code.value
-                    return error_response(replica, error)
-                except ProtocolError as problem:
-                    timing.code = problem.code.value
-                    details = {"field": problem.field} if problem.field else None
-                    return error_response(
-                        replica, HttpError(problem.code, problem.message, details)
-                    )
+                    return error_response(metrics, error.code, error.message, error.details)
+                except BadInput as bad:
+                    timing.code = bad.code.value
+                    details = {"field": bad.field} if bad.field else None
+                    return error_response(metrics, bad.code, bad.message, details)
                 except CoreError as failure:
+                    if failure.code == "invalid_argument":
+                        timing.code = ErrorCode.INVALID_FIELD.value
+                        return _refused_by_state(metrics, failure.message)
                     # Core refusing the token the edge just accepted: it expired in
                     # between (or the two clocks disagree). 401, as the edge's own check.
                     code = (
@@ -106,16 +99,19 @@ def register(app: Sanic[Any, Any], replica: Replica) -> None:
                         )
                         if value is not None and value.isdigit()
                     }
-                    return error_response(replica, HttpError(code, failure.message, position))
+                    # core's message for a refusal; for an internal failure, nothing of it.
+                    message = failure.message if code is not ErrorCode.INTERNAL else "core failed"
+                    return error_response(metrics, code, message, position)
 
         handler.__name__ = name
-        return handler
+        sanic_path = path.replace("{", "<").replace("}", ">")
+        # unquote: a path parameter is the id itself ("a%20b" is "a b"), checked as such.
+        app.add_route(handler, sanic_path, methods=[method.upper()], name=name, unquote=True)
 
-    async def list_sessions(request: Request, caller: Caller) -> HTTPResponse:
-        size = request.args.get("page_size", "0")
-        if not size.isdigit():
-            raise HttpError(ErrorCode.INVALID_FIELD, "page_size: expected an integer")
-        answer = await core.list_sessions(caller, int(size), request.args.get("page_token", ""))
+    async def list_sessions(caller: Caller, given: Input) -> HTTPResponse:
+        answer = await core.list_sessions(
+            caller, given.params.get("page_size", 0), given.params.get("page_token", "")
+        )
         return json_response(
             {
                 "sessions": [
@@ -133,35 +129,34 @@ def register(app: Sanic[Any, Any], replica: Replica) -> None:
             }
         )
 
-    async def create_session(request: Request, caller: Caller) -> HTTPResponse:
-        fields = Fields(_body(request), None)
-        device = _device(request, fields)
+    async def create_session(caller: Caller, given: Input) -> HTTPResponse:
         answer = await core.open_session(
             caller,
-            device,
-            fields.optional_text("session_id", MAX_ID_LENGTH),
-            fields.optional_json_object("initial_state"),
+            _device(given),
+            given.body.get("session_id"),
+            given.body.get("initial_state"),
         )
         return json_response(
             {"session": convert.session_view(answer.session), "created": answer.created},
             status=201 if answer.created else 200,
         )
 
-    async def get_session(request: Request, caller: Caller, session_id: str) -> HTTPResponse:
+    async def get_session(caller: Caller, given: Input) -> HTTPResponse:
+        session_id = given.params["session_id"]
         return json_response(convert.session_view(await core.get_session(caller, session_id)))
 
-    async def update_session(request: Request, caller: Caller, session_id: str) -> HTTPResponse:
-        fields = Fields(_body(request), None)
-        op_id = _op_id(request, fields)
+    async def update_session(caller: Caller, given: Input) -> HTTPResponse:
+        session_id, op_id = given.params["session_id"], _op_id(given)
         answer = await core.apply_update(
             caller,
             session_id=session_id,
-            device_id=_device(request, fields),
+            device_id=_device(given),
             op_id=op_id,
-            base_version=fields.integer("base_version"),
-            epoch=fields.integer("epoch"),
-            patch=fields.json_object("patch"),
-            require_lease=fields.optional_flag("require_lease"),
+            # int(): JSON Schema's integer also admits 1.0.
+            base_version=int(given.body["base_version"]),
+            epoch=int(given.body["epoch"]),
+            patch=given.body["patch"],
+            require_lease=bool(given.body.get("require_lease", False)),
         )
         return json_response(
             {
@@ -174,14 +169,13 @@ def register(app: Sanic[Any, Any], replica: Replica) -> None:
             }
         )
 
-    async def handoff(request: Request, caller: Caller, session_id: str) -> HTTPResponse:
-        fields = Fields(_body(request), None)
-        op_id = _op_id(request, fields)
+    async def handoff(caller: Caller, given: Input) -> HTTPResponse:
+        session_id, op_id = given.params["session_id"], _op_id(given)
         answer = await core.handoff(
             caller,
             session_id=session_id,
-            device_id=_device(request, fields),
-            to_device=fields.text("to_device", MAX_ID_LENGTH),
+            device_id=_device(given),
+            to_device=given.body["to_device"],
             op_id=op_id,
         )
         return json_response(
@@ -196,33 +190,47 @@ def register(app: Sanic[Any, Any], replica: Replica) -> None:
             }
         )
 
-    async def delete_session(request: Request, caller: Caller, session_id: str) -> HTTPResponse:
-        # request.args maps each name to a list of values: take the first of each.
-        fields = Fields({name: request.args.get(name) for name in request.args}, None)
+    async def delete_session(caller: Caller, given: Input) -> HTTPResponse:
+        session_id = given.params["session_id"]
         answer = await core.end_session(
-            caller,
-            session_id=session_id,
-            device_id=_device(request, fields),
-            op_id=_op_id(request, fields),
+            caller, session_id=session_id, device_id=_device(given), op_id=_op_id(given)
         )
         return json_response(
             {"session_id": session_id, "ended": True, "version": answer.change.version}
         )
 
-    app.add_route(route("list_sessions", list_sessions), "/v1/sessions", methods=["GET"])
-    app.add_route(route("create_session", create_session), "/v1/sessions", methods=["POST"])
-    app.add_route(route("get_session", get_session), "/v1/sessions/<session_id>", methods=["GET"])
-    app.add_route(
-        route("update_session", update_session),
-        "/v1/sessions/<session_id>",
-        methods=["PATCH"],
+    route("list_sessions", "/v1/sessions", "get", list_sessions)
+    route("create_session", "/v1/sessions", "post", create_session)
+    route("get_session", "/v1/sessions/{session_id}", "get", get_session)
+    route("update_session", "/v1/sessions/{session_id}", "patch", update_session)
+    route("delete_session", "/v1/sessions/{session_id}", "delete", delete_session)
+    route("handoff", "/v1/sessions/{session_id}/handoff", "post", handoff)
+
+
+def allowed_methods(path: str) -> list[str]:
+    """The methods the OpenAPI document lists for `path` ([] if it names no such path)."""
+    for template, methods in _DOCUMENTED_METHODS:
+        if template.fullmatch(path):
+            return methods
+    return []
+
+
+_DOCUMENTED_METHODS = [
+    (
+        re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))),
+        sorted(m.upper() for m in item if m in ("get", "post", "put", "patch", "delete")),
     )
-    app.add_route(
-        route("delete_session", delete_session),
-        "/v1/sessions/<session_id>",
-        methods=["DELETE"],
-    )
-    app.add_route(route("handoff", handoff), "/v1/sessions/<session_id>/handoff", methods=["POST"])
+    for template, item in openapi.document()["paths"].items()
+]
+
+
+def _refused_by_state(metrics: EdgeMetrics, message: str) -> HTTPResponse:
+    # The edge has refused whatever the document's schemas refuse, so what core
+    # still calls invalid is the request against the session as it is now
+    # (a device not attached to it): 409, naming the field core named.
+    field, colon, _ = message.partition(":")
+    details = {"field": field} if colon and field.isidentifier() else None
+    return error_response(metrics, ErrorCode.INVALID_FIELD, message, details, status=409)
 
 
 def _caller(replica: Replica, request: Request) -> Caller:
@@ -234,27 +242,14 @@ def _caller(replica: Replica, request: Request) -> Caller:
         raise HttpError(ErrorCode.UNAUTHORIZED, str(error.code)) from None
 
 
-def _body(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(request.body or b"{}")
-    except ValueError:
-        raise HttpError(ErrorCode.MALFORMED_JSON, "body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise HttpError(ErrorCode.MALFORMED_JSON, "body is not a JSON object")
-    return body
+def _device(given: Input) -> str:
+    """X-Device-Id, else the body's or query's device_id, else "api" (all checked already)."""
+    value = given.params.get("X-Device-Id") or given.params.get("device_id")
+    return str(value or given.body.get("device_id") or DEFAULT_DEVICE)
 
 
-def _device(request: Request, fields: Fields) -> str:
-    header = request.headers.get("x-device-id")
-    if header:
-        return Fields({"device_id": header}, None).text("device_id", MAX_ID_LENGTH)
-    return fields.optional_text("device_id", MAX_ID_LENGTH) or DEFAULT_DEVICE
-
-
-def _op_id(request: Request, fields: Fields) -> str:
-    header = request.headers.get("idempotency-key")
-    if header:
-        return Fields({"op_id": header}, None).text("op_id", MAX_ID_LENGTH)
+def _op_id(given: Input) -> str:
+    value = given.params.get("Idempotency-Key") or given.params.get("op_id")
     # Without a client key the call is not safely repeatable by the client, but
     # core still needs one: a fresh id makes this one attempt unique.
-    return fields.optional_text("op_id", MAX_ID_LENGTH) or uuid.uuid4().hex
+    return str(value or given.body.get("op_id") or uuid.uuid4().hex)

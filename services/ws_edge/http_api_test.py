@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -11,9 +16,11 @@ import pytest_asyncio
 from services.ws_edge.edge_testing import (
     Stack,
     api,
+    error_body_errors,
     expect,
     hello,
     http,
+    openapi_errors,
     raw,
     running_stack,
     send,
@@ -135,3 +142,147 @@ async def test_delete_takes_device_id_and_op_id_from_the_query(stack: Stack) -> 
     change = await expect(device, "change")
     assert (change["kind"], change["device_id"]) == ("ended", "tablet")
     await device.close()
+
+
+async def exchange(address: tuple[str, int], request: bytes) -> tuple[int, dict[str, str], Any]:
+    """One raw HTTP/1.1 exchange: (status, headers by lower-case name, parsed JSON or text)."""
+    reader, writer = await asyncio.open_connection(*address)
+    writer.write(request)
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    head, _, content = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(
+        (name.strip().lower(), value.strip())
+        for name, _, value in (line.partition(":") for line in lines[1:])
+    )
+    try:
+        return int(lines[0].split()[1]), headers, json.loads(content)
+    except ValueError:
+        return int(lines[0].split()[1]), headers, content.decode(errors="replace")
+
+
+def request(method: str, target: str, *headers: str, body: bytes = b"") -> bytes:
+    lines = [f"{method} {target} HTTP/1.1", "Host: edge", "Connection: close", *headers]
+    if body:
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+async def http_errors(address: tuple[str, int]) -> dict[tuple[str, str], float]:
+    """syncbridge_edge_http_errors_total by (status, code)."""
+    _, text = await http(address, "GET", "/metrics")
+    counts = {}
+    for line in str(text).splitlines():
+        found = re.match(r"syncbridge_edge_http_errors_total\{([^}]*)\} (\S+)", line)
+        if found:
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', found.group(1)))
+            counts[(labels["status"], labels["code"])] = float(found.group(2))
+    return counts
+
+
+async def test_bad_input_gets_a_documented_4xx_never_a_5xx(stack: Stack) -> None:
+    address = stack.http()
+    bearer = f"Authorization: Bearer {stack.token()}"
+    crafted = base64.urlsafe_b64encode(json.dumps(["2026-01-01", "\u0000"]).encode()).decode()
+    cases = [
+        # (method, target, extra header, body, status, code)
+        ("GET", "/v1/sessions?page_size=%D9%A3", None, b"", 400, "invalid_field"),
+        ("GET", "/v1/sessions?page_size=99999", None, b"", 400, "invalid_field"),
+        ("GET", "/v1/sessions?page_size=" + "9" * 5000, None, b"", 400, "invalid_field"),
+        ("GET", "/v1/sessions?page_size=-1", None, b"", 400, "invalid_field"),
+        ("GET", f"/v1/sessions?page_token={crafted}", None, b"", 400, "invalid_field"),
+        ("GET", "/v1/sessions?page_token=%ff", None, b"", 400, "invalid_field"),
+        ("POST", "/v1/sessions", None, b"[" * 100_000, 400, "malformed_json"),
+        (
+            "POST",
+            "/v1/sessions",
+            None,
+            b'{"initial_state": {"a": "\\u0000"}}',
+            400,
+            "invalid_field",
+        ),
+        (
+            "POST",
+            "/v1/sessions",
+            None,
+            b'{"initial_state": {"a": "\\ud800"}}',
+            400,
+            "malformed_json",
+        ),
+        ("POST", "/v1/sessions", None, b'{"initial_state": {"a": NaN}}', 400, "malformed_json"),
+        ("POST", "/v1/sessions", "X-Device-Id: a\x7fb", b"", 400, "invalid_field"),
+        ("POST", "/v1/sessions", "X-Device-Id: \xe9", b"", 400, "invalid_field"),
+        ("GET", "/v1/sessions/%00", None, b"", 400, "invalid_field"),
+        ("GET", "/v1/sessions", "Authorization: Bearer \xe9.e30.x", b"", 401, "unauthorized"),
+        ("GET", "/v1/sessions/not-a-uuid", None, b"", 404, "session_not_found"),
+    ]
+    for method, target, header, body, status, code in cases:
+        sent = [header] if header else []
+        if not (header or "").startswith("Authorization"):
+            sent.insert(0, bearer)
+        got, _, answer = await exchange(address, request(method, target, *sent, body=body))
+        assert (got, answer["error"]["code"]) == (status, code), (target, answer)
+        assert openapi_errors(method, target, got, answer) == [], (target, answer)
+    # Any token of the documented shape is a position, even one after every session.
+    status, page = await api(
+        address, "GET", f"/v1/sessions?page_token={'9' * 18}-{'0' * 32}", headers=auth(stack)
+    )
+    assert status == 200 and page["sessions"] == []
+
+
+async def test_the_frameworks_own_errors_use_the_error_shape_and_are_counted(
+    stack: Stack,
+) -> None:
+    address = stack.http()
+    bearer = f"Authorization: Bearer {stack.token()}"
+    before = await http_errors(address)
+    bodies = []
+    status, headers, body = await exchange(address, request("TRACE", "/v1/sessions", bearer))
+    assert status == 405 and body["error"]["code"] == "method_not_allowed"
+    assert {m.strip() for m in headers["allow"].split(",")} >= {"GET", "POST"}
+    bodies.append(body)
+    status, _, body = await exchange(address, request("GET", "/v1/no-such-route", bearer))
+    assert status == 404 and body["error"]["code"] == "not_found"
+    bodies.append(body)
+    status, _, body = await exchange(
+        address, request("POST", "/v1/sessions", bearer, "Content-Length: 999999999")
+    )
+    assert status == 413 and body["error"]["code"] == "too_large"
+    bodies.append(body)
+    status, _, body = await exchange(
+        address, request("POST", "/v1/sessions", bearer, "Content-Length: x")
+    )
+    assert status == 400 and body["error"]["code"] == "bad_request"
+    bodies.append(body)
+    assert [error_body_errors(answer) for answer in bodies] == [[]] * len(bodies), bodies
+    after = await http_errors(address)
+    for key in (
+        ("405", "method_not_allowed"),
+        ("404", "not_found"),
+        ("413", "too_large"),
+        ("400", "bad_request"),
+    ):
+        assert after.get(key, 0) == before.get(key, 0) + 1, key
+    # The API's own refusals and refused upgrades count the same way.
+    await api(address, "GET", "/v1/sessions")
+    assert (await http_errors(address))[("401", "unauthorized")] >= 1
+
+
+async def test_405_on_a_path_with_parameters_lists_the_documented_methods(stack: Stack) -> None:
+    address = stack.http()
+    bearer = f"Authorization: Bearer {stack.token()}"
+    status, headers, body = await exchange(address, request("PUT", "/v1/sessions/x", bearer))
+    assert status == 405 and error_body_errors(body) == []
+    assert {m.strip() for m in headers["allow"].split(",")} == {"GET", "PATCH", "DELETE"}
+
+
+async def test_a_handoff_from_a_device_not_attached_is_a_409(stack: Stack) -> None:
+    address = stack.http()
+    _, created = await api(address, "POST", "/v1/sessions", {}, auth(stack))
+    sid = created["session"]["session_id"]
+    status, body = await api(
+        address, "POST", f"/v1/sessions/{sid}/handoff", {"to_device": "phone"}, auth(stack)
+    )
+    assert status == 409 and body["error"]["code"] == "invalid_field", body

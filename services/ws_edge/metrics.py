@@ -70,6 +70,13 @@ class EdgeMetrics:
             labelnames=("code",),
             registry=registry,
         )
+        self.http_errors = Counter(
+            "syncbridge_edge_http_errors_total",
+            "Every non-2xx HTTP answer (API, refused upgrades, the framework's own), by status"
+            " and stable code.",
+            labelnames=("status", "code"),
+            registry=registry,
+        )
         self.slow_consumers = Counter(
             "syncbridge_edge_slow_consumer_disconnects_total",
             "Connections closed with 4008 because the device did not read fast enough.",

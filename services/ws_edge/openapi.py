@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from libs.protocol import schemas
+from libs.protocol import page_token, schemas
 from libs.protocol.codes import ErrorCode
+from libs.protocol.ids import id_schema
 
 Schema = dict[str, Any]
 
@@ -51,41 +52,99 @@ def _error(description: str) -> Schema:
     return {"description": description, **_json(_ref("Error"))}
 
 
+# Every operation can answer these (the framework's own 400 and 413 included);
+# the edge answers no other status. 405 (with `Allow`) goes to a method no
+# operation of the path has, which the document therefore cannot list.
 _ERRORS = {
-    "400": _error("missing_field, invalid_field or malformed_json"),
+    "400": _error(
+        "missing_field, invalid_field or malformed_json (details.field names the field),"
+        " or bad_request: the HTTP request itself is malformed"
+    ),
     "401": _error("unauthorized: no, forged or expired token"),
     "404": _error("session_not_found (also another user's session)"),
+    "408": _error("request_timeout: the request was not received in time"),
+    "413": _error("too_large: the request body, or a state or patch, above the size limit"),
     "500": _error("internal: unexpected server error; retry with the same op_id"),
     "503": _error("unavailable: session-core did not answer; retry with the same op_id"),
 }
 _WRITE_ERRORS = {
     **_ERRORS,
-    "409": _error("conflict (details: version, epoch), lease_required or epoch_mismatch"),
-    "413": _error("too_large: state or patch above the size limit"),
+    "409": _error(
+        "conflict (details: version, epoch), lease_required or epoch_mismatch; or"
+        " invalid_field: well formed, but refused against the session's current state"
+        " (e.g. the acting device is not attached; details.field names the field)"
+    ),
 }
+
+# Integers the protocol carries (versions, epochs): PostgreSQL's bigint.
+_COUNTER = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
+_MAX_PAGE_SIZE = 500
 
 _SESSION_ID = {
     "name": "session_id",
     "in": "path",
     "required": True,
-    "schema": {"type": "string"},
+    "schema": _ref("Id"),
 }
 _DEVICE_HEADER = {
     "name": "X-Device-Id",
     "in": "header",
     "required": False,
     "description": "The device the call acts as (else body device_id, else 'api').",
-    "schema": {"type": "string", "maxLength": 128},
+    "schema": _ref("Id"),
 }
 _IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
     "in": "header",
     "required": False,
     "description": "The op_id: re-sending it returns the original result, never applies twice.",
-    "schema": {"type": "string", "maxLength": 128},
+    "schema": _ref("Id"),
 }
+_PAGE_PARAMETERS = [
+    {
+        "name": "page_size",
+        "in": "query",
+        "required": False,
+        "description": "Sessions per page (default 50).",
+        "schema": {"type": "integer", "minimum": 1, "maximum": _MAX_PAGE_SIZE},
+    },
+    {
+        "name": "page_token",
+        "in": "query",
+        "required": False,
+        "description": "The previous page's next_page_token: where this page starts.",
+        "schema": _ref("PageToken"),
+    },
+]
+
+_NO_NUL = {"type": "string", "pattern": "\u0000"}
 
 _SCHEMAS: dict[str, Schema] = {
+    "Id": id_schema(
+        "A device, session or op id: 1-128 characters, no control, format, private-use"
+        " or separator character other than a space."
+    ),
+    "PageToken": {
+        "type": "string",
+        "maxLength": page_token.MAX_LENGTH,
+        "pattern": page_token.PATTERN,
+        "description": "A position in the list; any token of this shape is one.",
+    },
+    # What a state or patch may hold: any JSON whose text has no U+0000, which
+    # the store (PostgreSQL jsonb) cannot keep; nested at most 32 containers
+    # deep, numbers finite (not expressible here: the edge checks them).
+    "JsonValue": {
+        "type": ["object", "array", "string", "number", "boolean", "null"],
+        "not": _NO_NUL,
+        "items": _ref("JsonValue"),
+        "propertyNames": {"not": _NO_NUL},
+        "additionalProperties": _ref("JsonValue"),
+    },
+    "JsonObject": {
+        "type": "object",
+        "propertyNames": {"not": _NO_NUL},
+        "additionalProperties": _ref("JsonValue"),
+    },
     "Error": {
         "type": "object",
         "required": ["error"],
@@ -132,20 +191,20 @@ _SCHEMAS: dict[str, Schema] = {
     "CreateSession": {
         "type": "object",
         "properties": {
-            "session_id": {"type": "string", "description": "Attach to this one instead."},
-            "device_id": {"type": "string"},
-            "initial_state": {"type": "object"},
+            "session_id": {**_ref("Id"), "description": "Attach to this one instead."},
+            "device_id": _ref("Id"),
+            "initial_state": _ref("JsonObject"),
         },
     },
     "Update": {
         "type": "object",
         "required": ["base_version", "epoch", "patch"],
         "properties": {
-            "op_id": {"type": "string", "maxLength": 128},
-            "device_id": {"type": "string"},
-            "base_version": {"type": "integer", "minimum": 0},
-            "epoch": {"type": "integer", "minimum": 0},
-            "patch": {"type": "object", "description": "RFC 7396 JSON merge patch."},
+            "op_id": _ref("Id"),
+            "device_id": _ref("Id"),
+            "base_version": _COUNTER,
+            "epoch": _COUNTER,
+            "patch": {**_ref("JsonObject"), "description": "RFC 7396 JSON merge patch."},
             "require_lease": {"type": "boolean", "default": False},
         },
     },
@@ -166,9 +225,9 @@ _SCHEMAS: dict[str, Schema] = {
         "type": "object",
         "required": ["to_device"],
         "properties": {
-            "op_id": {"type": "string", "maxLength": 128},
-            "device_id": {"type": "string"},
-            "to_device": {"type": "string"},
+            "op_id": _ref("Id"),
+            "device_id": _ref("Id"),
+            "to_device": _ref("Id"),
         },
     },
     "HandoffResult": {
@@ -204,7 +263,10 @@ def document() -> Schema:
             "title": "SyncBridge Session State API",
             "version": "1.0.0",
             "description": "Sessions of the token's user. Devices use the WebSocket at "
-            "/session/connect (services/ws_edge/README.md); this API is for backend services.",
+            "/session/connect (services/ws_edge/README.md); this API is for backend services. "
+            "Every parameter and body is checked against the schemas below before anything "
+            "else. Every error, whatever its status, is an `Error` with a stable code; a "
+            "method a path does not list gets 405 with `Allow`.",
         },
         "servers": [{"url": "https://api.staging.harmonyflow.io"}],
         "security": [{"bearer": []}],
@@ -213,10 +275,7 @@ def document() -> Schema:
                 "get": {
                     "operationId": "listSessions",
                     "summary": "The user's live sessions, most recently updated first.",
-                    "parameters": [
-                        {"name": "page_size", "in": "query", "schema": {"type": "integer"}},
-                        {"name": "page_token", "in": "query", "schema": {"type": "string"}},
-                    ],
+                    "parameters": _PAGE_PARAMETERS,
                     "responses": {
                         "200": {
                             "description": "A page of sessions.",
@@ -249,7 +308,7 @@ def document() -> Schema:
                             "description": "Attached to an existing session.",
                             **_json(_ref("Opened")),
                         },
-                        **_ERRORS,
+                        **_WRITE_ERRORS,
                     },
                 },
             },
@@ -279,7 +338,13 @@ def document() -> Schema:
                     "parameters": [
                         _DEVICE_HEADER,
                         _IDEMPOTENCY_KEY,
-                        {"name": "device_id", "in": "query", "schema": {"type": "string"}},
+                        {"name": "device_id", "in": "query", "schema": _ref("Id")},
+                        {
+                            "name": "op_id",
+                            "in": "query",
+                            "description": "Accepted and checked; ending is idempotent anyway.",
+                            "schema": _ref("Id"),
+                        },
                     ],
                     "responses": {
                         "200": {
@@ -297,7 +362,7 @@ def document() -> Schema:
                                 }
                             ),
                         },
-                        **_ERRORS,
+                        **_WRITE_ERRORS,
                     },
                 },
             },

@@ -69,6 +69,15 @@ def test_document_is_structurally_sound() -> None:
                 continue
             assert operation["operationId"] and operation["responses"]
             assert "401" in operation["responses"]
+            responses = operation["responses"]
+            # Every status the edge can answer (http_errors.py), all in the one Error shape.
+            assert {"400", "401", "404", "408", "413", "500", "503"} <= set(responses)
+            if method != "get":
+                assert "409" in responses
+            for status, response in responses.items():
+                if not status.startswith("2"):
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/Error"}, status
     codes = schemas["Error"]["properties"]["error"]["properties"]["code"]["enum"]
     assert codes == [code.value for code in ErrorCode]
 
