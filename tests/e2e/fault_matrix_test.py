@@ -182,6 +182,7 @@ async def run_case(
         writer.start()
     await asyncio.sleep(STEADY)
 
+    injected_at = time.monotonic()
     stopped = await fault.inject(parts)
     try:
         await asyncio.sleep(FAULT_LENGTH)
@@ -210,9 +211,12 @@ async def run_case(
         if not converged and client.stats.snapshots_unrecovered == 0:
             unconverged.append(f"{writer.user}/{writer.key} at {client.version} of {version}")
     took = "none" if recovery is None else f"{recovery:.1f} s"
+    # Availability while the part was down, for the table: acks between injection and clearing.
+    during = sum(1 for a in history.acked if injected_at < a.at < cleared_at)
     print(
-        f"| {fault} | acked {verdict.acked} | lost {len(verdict.lost)} | dupes {verdict.dupes} "
-        f"| recovery {took} | recovered:false {told} | device failures {len(failures)} |"
+        f"| {fault} | acked {verdict.acked} ({during} during the fault) | lost {len(verdict.lost)} "
+        f"| dupes {verdict.dupes} | recovery {took} | recovered:false {told} "
+        f"| device failures {len(failures)} |"
     )
     for writer in writers:
         await writer.client.close()
