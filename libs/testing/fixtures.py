@@ -205,6 +205,15 @@ class ServerControl:
     def restart(self, *names: str) -> None:
         _servers.restart(self._names(names), config=self.config)
 
+    def signal(self, name: str, sig: int) -> list[int]:
+        """Sends `sig` to the server's main process and all its children (kill -9 of the
+        whole server, SIGSTOP/SIGCONT of a hang); returns the pids reached."""
+        self._names((name,))
+        pid = _servers.main_pid(name, config=self.config)
+        if pid is None:
+            raise _servers.ServerError(f"{name} is not running")
+        return _servers.signal_tree(pid, sig)
+
     def is_running(self, name: str) -> bool:
         return _servers.is_running(name, config=self.config)
 

@@ -17,12 +17,11 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from libs.auth import testing
 from libs.backoff.backoff import Backoff
 from libs.client.client import SyncClient
-from services.session_core.harness import Running as Core
 from services.session_core.harness import (
     as_user,
     core_config,
@@ -32,6 +31,13 @@ from services.session_core.harness import (
     stub_for,
 )
 from syncbridge.session.v1 import session_pb2
+
+
+class CoreAddress(Protocol):
+    """Where the edges reach core: an in-process core (`Running`) or a core process."""
+
+    @property
+    def port(self) -> int: ...
 
 
 def edge_binary() -> str:
@@ -70,7 +76,7 @@ class Edge:
 
 @dataclass
 class System:
-    core: Core
+    core: CoreAddress
     amqp_url: str
     key: testing.PrivateKey
     key_path: str
@@ -151,17 +157,27 @@ class System:
 async def running_system(
     pg_dsn: str, redis_url: str, amqp_url: str, workdir: Path
 ) -> AsyncIterator[System]:
+    async with (
+        running_core(core_config(pg_dsn, redis_url, amqp_url)) as core,
+        system_around(core, amqp_url, workdir) as system,
+    ):
+        yield system
+
+
+@contextlib.asynccontextmanager
+async def system_around(core: CoreAddress, amqp_url: str, workdir: Path) -> AsyncIterator[System]:
+    """Edges (started later with `start_edge`) for a core that runs elsewhere; every
+    edge still running is killed on exit."""
     # Core verifies the tokens the edge forwards: both trust the harness's key.
     key, key_path = signing_key(), public_key_path()
-    async with running_core(core_config(pg_dsn, redis_url, amqp_url)) as core:
-        system = System(core, amqp_url, key, key_path, workdir)
-        try:
-            yield system
-        finally:
-            for edge in system.edges:
-                if edge.process.returncode is None:
-                    edge.process.kill()
-                    await edge.process.wait()
+    system = System(core, amqp_url, key, key_path, workdir)
+    try:
+        yield system
+    finally:
+        for edge in system.edges:
+            if edge.process.returncode is None:
+                edge.process.kill()
+                await edge.process.wait()
 
 
 def dump_logs(system: System) -> None:

@@ -63,6 +63,11 @@ def is_running(name: str, *, config: Config | None = None) -> bool:
     return _SERVERS[_select([name])[0]](config or default_config()).ready()
 
 
+def main_pid(name: str, *, config: Config | None = None) -> int | None:
+    """The pid of this config's instance of `name` (its main process), None if not running."""
+    return _SERVERS[_select([name])[0]](config or default_config()).pid()
+
+
 def _start_one(server: _Server) -> str:
     name = server.name
     started = time.monotonic()

@@ -22,6 +22,40 @@ def _alive(pid: int, comm: str) -> bool:
     return state not in ("Z", "X") and name == comm
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and every live descendant of it, parents first (from /proc's ppid fields)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # exited while we looked
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop(0)
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    return tree
+
+
+def signal_tree(pid: int, sig: int) -> list[int]:
+    """Sends `sig` to `pid` and all its descendants; returns the pids it reached.
+
+    Fault tests use it for SIGKILL/SIGSTOP/SIGCONT of a whole server: a
+    PostgreSQL backend or a RabbitMQ helper left running would blunt the fault.
+    The tree is read before any signal, so SIGKILL's reparenting cannot hide a child.
+    """
+    reached = []
+    for member in process_tree(pid):
+        try:
+            os.kill(member, sig)
+        except ProcessLookupError:
+            continue
+        reached.append(member)
+    return reached
+
+
 def _read_pid(path: Path) -> int | None:
     try:
         first = path.read_text().split("\n", 1)[0].strip()

@@ -11,8 +11,9 @@ user works only from loopback. Durability is switched off (no Redis
 persistence, PostgreSQL fsync=off) because the data is disposable.
 
 Importable (`from tools.servers import servers`): start(), stop(), restart(),
-kill(), is_running(), status(), default_config() (the environment's ports and
-URLs, read when called: importing reads nothing), and the small stdlib
+kill(), is_running(), status(), main_pid() and signal_tree() (fault tests),
+default_config() (the environment's ports and URLs, read when called:
+importing reads nothing), and the small stdlib
 clients the test fixtures use (redis_command, psql, management_request).
 Standard library only, so the CLI runs without Bazel. Config.throwaway()
 describes a second, independent set on free ports.
@@ -62,8 +63,18 @@ from tools.servers.config import (
     ServerError,
     default_config,
 )
-from tools.servers.control import _select, is_running, kill, restart, start, status, stop
+from tools.servers.control import (
+    _select,
+    is_running,
+    kill,
+    main_pid,
+    restart,
+    start,
+    status,
+    stop,
+)
 from tools.servers.daemons import _Postgres, _RabbitMQ, _Redis
+from tools.servers.process import process_tree, signal_tree
 
 __all__ = [
     "DEFAULT_STATE_DIR",
@@ -88,10 +99,13 @@ __all__ = [
     "is_running",
     "kill",
     "main",
+    "main_pid",
     "management_request",
+    "process_tree",
     "psql",
     "redis_command",
     "restart",
+    "signal_tree",
     "start",
     "status",
     "stop",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -169,3 +171,34 @@ def test_the_script_runs_without_bazel_from_anywhere(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "start" in done.stdout and "rabbitmq" in done.stdout
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return "X"  # reaped: gone
+
+
+def _until(condition: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + 10
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_signal_tree_reaches_the_children_of_a_process_too() -> None:
+    # A process whose child sleeps: like a postmaster and its backends.
+    sleeper = f"import subprocess; subprocess.run([{sys.executable!r}, '-c', 'input()'])"
+    parent = subprocess.Popen([sys.executable, "-c", sleeper], stdin=subprocess.PIPE)
+    try:
+        assert _until(lambda: len(servers.process_tree(parent.pid)) == 2)
+        reached = servers.signal_tree(parent.pid, signal.SIGKILL)
+        assert len(reached) == 2 and reached[0] == parent.pid
+        assert parent.wait(timeout=10) == -signal.SIGKILL
+        assert _until(lambda: _state(reached[1]) in ("Z", "X")), "the child outlived SIGKILL"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
