@@ -174,7 +174,7 @@ async def test_the_device_cap_is_cores_not_the_callers(core: Running) -> None:
         return b"\x0a" + bytes([len(device)]) + device + join + b"\x20\x64"  # max_devices=100
 
     async with grpc.aio.insecure_channel(f"127.0.0.1:{core.port}") as channel:
-        claim = channel.unary_unary(
+        claim: Any = channel.unary_unary(
             f"/{SERVICE.full_name}/ClaimDevice",
             response_deserializer=session_pb2.ClaimDeviceResponse.FromString,
         )

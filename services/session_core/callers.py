@@ -10,7 +10,7 @@ from the verifier's signature check, so tested without a server.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -53,7 +53,7 @@ def _user_of(verifier: TokenVerifier, token: str | None, named: str | None, fiel
     return sub
 
 
-def check_peer(allowed: frozenset[str] | None, auth_context: Mapping[str, list[bytes]]) -> None:
+def check_peer(allowed: frozenset[str] | None, auth_context: Mapping[str, Iterable[bytes]]) -> None:
     """With mTLS (`allowed` set), the caller's certificate must name an admitted
     identity; PermissionDenied otherwise. Without mTLS, nothing to check here."""
     if allowed is None:

@@ -49,7 +49,7 @@ class HttpError(Exception):
         self.details = details
 
 
-Handler = Callable[[str, Input], Coroutine[Any, Any, HTTPResponse]]
+Handler = Callable[[Caller, Input], Coroutine[Any, Any, HTTPResponse]]
 
 
 def register(app: Sanic[Any, Any], replica: Replica) -> None:

@@ -95,7 +95,7 @@ def classify(exception: BaseException) -> tuple[int, ErrorCode, str, dict[str, s
     return 500, *_INTERNAL, {}
 
 
-class EdgeErrorHandler(ErrorHandler):  # type: ignore[misc]
+class EdgeErrorHandler(ErrorHandler):
     """Sanic's last resort, answering in the API's error shape instead of Sanic's page."""
 
     def __init__(
