@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from gitops.tests import projects, waves
+from gitops.tests import hooks, projects, waves
 from tools.gitops import render
 
 GITOPS = Path(__file__).absolute().parents[1]
@@ -56,6 +56,51 @@ def test_every_kind_is_installed_in_an_earlier_wave(
     roots: dict[str, list[dict[str, Any]]], tree: Path, kustomize: Path, env: str
 ) -> None:
     assert waves.check_order(roots[env], _source_renderer(tree, kustomize)) == []
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_presync_hooks_need_nothing_of_the_sync_phase(
+    roots: dict[str, list[dict[str, Any]]], tree: Path, kustomize: Path, env: str
+) -> None:
+    render_source = _source_renderer(tree, kustomize)
+    problems = []
+    for name, application in sorted(waves.applications(roots[env]).items()):
+        objects = render_source(application)
+        if objects is not None:
+            problems += hooks.check_presync(name, objects)
+    assert problems == []
+
+
+def test_a_hook_needing_a_sync_phase_account_is_caught() -> None:
+    """The first sync of a new cluster hung on exactly this (tests/cluster:sync_test)."""
+    job = {
+        "kind": "Job",
+        "metadata": {"name": "migrate", "annotations": {hooks.HOOK: "PreSync"}},
+        "spec": {
+            "template": {
+                "spec": {
+                    "serviceAccountName": "migrate",
+                    "containers": [
+                        {"env": [{"valueFrom": {"secretKeyRef": {"name": "dsn", "key": "k"}}}]}
+                    ],
+                }
+            }
+        },
+    }
+    account = {"kind": "ServiceAccount", "metadata": {"name": "migrate"}}
+    secret = {
+        "kind": "ExternalSecret",
+        "metadata": {"name": "dsn", "annotations": {hooks.HOOK: "PreSync"}},
+        "spec": {"target": {"name": "dsn"}},
+    }
+    assert hooks.check_presync("app", [job, account, secret]) == [
+        "app: PreSync Job/migrate needs ServiceAccount/migrate, which this Application "
+        "makes only in the Sync phase"
+    ]
+    hooked = {**account, "metadata": {"name": "migrate", "annotations": {hooks.HOOK: "PreSync"}}}
+    assert hooks.check_presync("app", [job, hooked, secret]) == []
+    plain_secret = {**secret, "metadata": {"name": "dsn"}}
+    assert len(hooks.check_presync("app", [job, hooked, plain_secret])) == 1
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

@@ -11,7 +11,10 @@ are commits made by tools/promote in that checkout and pushed, as CI does.
 Chart Applications (cert-manager, Linkerd, the operators, ...) cannot be fetched
 here: no chart repository is reachable, and the loopback proxy refuses them (403).
 The test proves that is the only thing they lack: each stops at a ComparisonError
-naming its refused repository, and the proxy logged that host.
+naming its refused repository, and the proxy logged that host. The one thing their
+sync would have done that this repository's Applications rely on, creating their
+destination namespace (`CreateNamespace=true`, with its managedNamespaceMetadata),
+the test does in their stead, from the rendered Applications.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ import io
 import json
 import shutil
 import subprocess
+import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,7 +51,9 @@ ROLLOUT_TIMEOUT = 300.0
 
 
 def phase(name: str, seconds: float) -> None:
-    print(f"phase: {name} {seconds:.1f} s", flush=True)
+    """To the test log even when the test passes (pytest captures plain prints)."""
+    sys.__stderr__.write(f"phase: {name} {seconds:.1f} s\n")
+    sys.__stderr__.flush()
 
 
 def digest(fill: str) -> str:
@@ -160,6 +166,34 @@ class Environment:
         return images == {f"{EDGE_IMAGE}@{pinned}"} and running and len(pods) == want
 
 
+def as_list(objects: list[dict[str, Any]]) -> str:
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": objects})
+
+
+def chart_namespaces(apps: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The namespaces chart Applications would create as their sync's first step."""
+    found = []
+    for app in apps:
+        policy = app["spec"].get("syncPolicy", {})
+        if source_of(app)["repoURL"] == THIS_REPO:
+            continue
+        if "CreateNamespace=true" not in policy.get("syncOptions", []):
+            continue
+        metadata = policy.get("managedNamespaceMetadata", {})
+        found.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {
+                    "name": app["spec"]["destination"]["namespace"],
+                    "labels": metadata.get("labels", {}),
+                    "annotations": metadata.get("annotations", {}),
+                },
+            }
+        )
+    return found
+
+
 def source_of(app: dict[str, Any]) -> dict[str, Any]:
     spec = app["spec"]
     found: dict[str, Any] = spec["source"] if "source" in spec else spec["sources"][0]
@@ -182,9 +216,10 @@ def bring_up(tmp: Path, env: str) -> Iterator[Environment]:
             )
         ]
         expected = {o["metadata"]["name"]: o for o in rendered if o["kind"] == "Application"}
+        cluster.kube.apply(as_list(chart_namespaces(expected.values())))
         started = time.monotonic()
         # README.md's bootstrap: once, by hand; Argo CD owns everything after it.
-        cluster.kube.apply(json.dumps({"apiVersion": "v1", "kind": "List", "items": rendered}))
+        cluster.kube.apply(as_list(rendered))
         phase(f"{env}: bootstrap applied", time.monotonic() - started)
         yield Environment(env, cluster, checkout, expected)
 
