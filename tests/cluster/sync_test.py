@@ -23,7 +23,6 @@ import io
 import json
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -51,9 +50,7 @@ ROLLOUT_TIMEOUT = 300.0
 
 
 def phase(name: str, seconds: float) -> None:
-    """To the test log even when the test passes (pytest captures plain prints)."""
-    sys.__stderr__.write(f"phase: {name} {seconds:.1f} s\n")
-    sys.__stderr__.flush()
+    print(f"phase: {name} {seconds:.1f} s", flush=True)
 
 
 def digest(fill: str) -> str:
@@ -402,8 +399,16 @@ class TestStaging:
     ) -> None:
         checkout = staging.checkout
         running = checkout.pinned("staging")
-        # Someone merged a staging patch that makes ws-edge privileged (policies/podsecurity);
-        # promoting on top of it must add no commit, and so nothing reaches the cluster.
+        # A release that passed dev's smoke test, ready to promote...
+        code, out = checkout.promote("release", "--digest", f"ws-edge={digest('8')}")
+        assert code == Code.OK, out
+        code, out = checkout.promote(
+            "record-status", "--env", "dev", "--smoke", "passed", "--details", "sync_test"
+        )
+        assert code == Code.OK, out
+        # ...and then someone merged a staging patch that makes ws-edge privileged
+        # (policies/podsecurity): promoting on top of it must add no commit, and so
+        # nothing reaches the cluster.
         overlay = Path("gitops/apps/ws-edge/overlays/staging")
         patch = {
             "apiVersion": "apps/v1",
@@ -424,12 +429,6 @@ class TestStaging:
         )
         checkout.git("add", "--all")
         checkout.git("commit", "--quiet", "-m", "chore: a privileged ws-edge (a policy says no)")
-        code, out = checkout.promote("release", "--digest", f"ws-edge={digest('8')}")
-        assert code == Code.OK, out
-        code, out = checkout.promote(
-            "record-status", "--env", "dev", "--smoke", "passed", "--details", "sync_test"
-        )
-        assert code == Code.OK, out
         head = checkout.git("rev-parse", "HEAD")
         code, out = checkout.promote("--from", "dev", "--to", "staging", "--service", "ws-edge")
         assert code == Code.INVALID, out
@@ -496,30 +495,46 @@ def prod_window(checkout: Checkout) -> tuple[str, str]:
 
 
 class TestProd:
-    def test_prod_never_syncs_by_itself_and_reports_a_drift(self, prod: Environment) -> None:
+    def test_prod_syncs_only_by_hand_and_reports_a_drift(self, prod: Environment) -> None:
         kube = prod.kube
-        # The bootstrap applied the root's own objects; the root reconciles and finds
-        # them as git has them.
+        # Pressing Sync on the root (its project has no window): Argo CD takes over the
+        # bootstrapped objects. It deploys nothing: every Application here is manual.
+        argocd.request_sync(kube, "root", "sync-test")
+        started = time.monotonic()
         prod.wait(
-            "prod root compared",
-            lambda: argocd.resource_status(
-                argocd.application(kube, "root"), "Application", "ws-edge"
-            ),
+            "prod root synced by hand",
+            lambda: argocd.applications(kube)["root"].sync == "Synced",
             SYNC_TIMEOUT,
         )
-        root = argocd.application(kube, "root")
-        assert argocd.resource_status(root, "Application", "ws-edge") == "Synced", root["status"]
-        # Three reconciliations later still nothing of ws-edge exists: no automated sync.
+        phase("prod: root synced by hand", time.monotonic() - started)
+        states = argocd.applications(kube)
+        assert set(states) == set(prod.expected)
         prod.wait(
-            "prod ws-edge compared",
-            lambda: argocd.applications(kube)["ws-edge"].sync,
-            SYNC_TIMEOUT,
+            "prod ws-edge compared", lambda: argocd.applications(kube)["ws-edge"].sync, SYNC_TIMEOUT
         )
-        time.sleep(30)
+        time.sleep(30)  # three reconciliations (10 s): no automated sync may start
         assert argocd.applications(kube)["ws-edge"].sync == "OutOfSync"
         assert not kube.json("get", "deployments", "-A")["items"], "prod synced by itself"
 
-        # Drift: a person edits the ws-edge Application in the cluster. Reported, kept.
+        # Pressing Sync on ws-edge: its project's window decides.
+        schedule, duration = prod_window(prod.checkout)
+        inside = argocd.in_window(schedule, duration, datetime.now(UTC))
+        argocd.request_sync(kube, "ws-edge", "sync-test")
+        if inside:
+            prod.wait(
+                "prod ws-edge synced by hand inside the window",
+                lambda: argocd.applications(kube)["ws-edge"].sync == "Synced",
+                SYNC_TIMEOUT,
+            )
+        else:
+            prod.wait(
+                "the window refuses the sync",
+                lambda: "window" in argocd.applications(kube)["ws-edge"].operation.lower(),
+                ROLLOUT_TIMEOUT,
+            )
+            assert not kube.json("get", "deployments", "-n", prod.namespace)["items"]
+
+        # Drift: a person edits a synced object (the ws-edge Application). Reported, kept.
         kube.run(
             "patch", argocd.APPLICATIONS, "ws-edge", "-n", argocd.NAMESPACE, "--type=merge",
             "-p", json.dumps({"spec": {"source": {"targetRevision": "drifted"}}}),
@@ -535,32 +550,7 @@ class TestProd:
             ROLLOUT_TIMEOUT,
         )
         phase("prod: drift reported OutOfSync", time.monotonic() - started)
-        time.sleep(30)
+        time.sleep(30)  # three reconciliations: nothing may revert it
         live = argocd.application(kube, "ws-edge")
-        assert source_of(live)["targetRevision"] == "drifted", "prod reverted a drift by itself"
+        assert source_of(live)["targetRevision"] == "drifted", "prod healed by itself"
         assert argocd.applications(kube)["root"].sync == "OutOfSync"
-
-        # Pressing Sync: outside the window it is refused; inside it runs.
-        schedule, duration = prod_window(prod.checkout)
-        inside = argocd.in_window(schedule, duration, datetime.now(UTC))
-        argocd.request_sync(kube, "root", "sync-test")
-        if inside:
-            prod.wait(
-                "prod root synced by hand inside the window",
-                lambda: argocd.applications(kube)["root"].sync == "Synced",
-                ROLLOUT_TIMEOUT,
-            )
-            assert source_of(argocd.application(kube, "ws-edge"))["targetRevision"] == "main"
-        else:
-            prod.wait(
-                "the window refuses the sync",
-                lambda: (
-                    "window" in argocd.applications(kube)["root"].operation.lower()
-                    or any(
-                        "window" in c.lower() for c in argocd.applications(kube)["root"].conditions
-                    )
-                ),
-                ROLLOUT_TIMEOUT,
-            )
-            live = argocd.application(kube, "ws-edge")
-            assert source_of(live)["targetRevision"] == "drifted", "synced outside the window"
