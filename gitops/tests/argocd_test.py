@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from gitops.tests import projects, waves
+from gitops.tests import hooks, projects, waves
 from tools.gitops import render
 
 GITOPS = Path(__file__).absolute().parents[1]
@@ -59,6 +59,51 @@ def test_every_kind_is_installed_in_an_earlier_wave(
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_presync_hooks_need_nothing_of_the_sync_phase(
+    roots: dict[str, list[dict[str, Any]]], tree: Path, kustomize: Path, env: str
+) -> None:
+    render_source = _source_renderer(tree, kustomize)
+    problems = []
+    for name, application in sorted(waves.applications(roots[env]).items()):
+        objects = render_source(application)
+        if objects is not None:
+            problems += hooks.check_presync(name, objects)
+    assert problems == []
+
+
+def test_a_hook_needing_a_sync_phase_account_is_caught() -> None:
+    """The first sync of a new cluster hung on exactly this (tests/cluster:sync_test)."""
+    job = {
+        "kind": "Job",
+        "metadata": {"name": "migrate", "annotations": {hooks.HOOK: "PreSync"}},
+        "spec": {
+            "template": {
+                "spec": {
+                    "serviceAccountName": "migrate",
+                    "containers": [
+                        {"env": [{"valueFrom": {"secretKeyRef": {"name": "dsn", "key": "k"}}}]}
+                    ],
+                }
+            }
+        },
+    }
+    account = {"kind": "ServiceAccount", "metadata": {"name": "migrate"}}
+    secret = {
+        "kind": "ExternalSecret",
+        "metadata": {"name": "dsn", "annotations": {hooks.HOOK: "PreSync"}},
+        "spec": {"target": {"name": "dsn"}},
+    }
+    assert hooks.check_presync("app", [job, account, secret]) == [
+        "app: PreSync Job/migrate needs ServiceAccount/migrate, which this Application "
+        "makes only in the Sync phase"
+    ]
+    hooked = {**account, "metadata": {"name": "migrate", "annotations": {hooks.HOOK: "PreSync"}}}
+    assert hooks.check_presync("app", [job, hooked, secret]) == []
+    plain_secret = {**secret, "metadata": {"name": "dsn"}}
+    assert len(hooks.check_presync("app", [job, hooked, plain_secret])) == 1
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_every_application_of_this_repository_points_at_a_root(
     roots: dict[str, list[dict[str, Any]]], tree: Path, env: str
 ) -> None:
@@ -84,10 +129,15 @@ def test_sync_policy_by_environment(roots: dict[str, list[dict[str, Any]]], env:
 
 
 def test_prod_projects_have_a_sync_window(roots: dict[str, list[dict[str, Any]]]) -> None:
+    """Every project that deploys workloads; not the root's (Argo CD's own objects, how
+    an emergency change to the window reaches prod outside it)."""
     for env in ENVIRONMENTS:
-        for project in (o for o in roots[env] if o["kind"] == "AppProject"):
+        projects = [o for o in roots[env] if o["kind"] == "AppProject"]
+        assert {p["metadata"]["name"] for p in projects} == {"root", "platform", "syncbridge"}
+        for project in projects:
             windows = project["spec"].get("syncWindows")
-            assert bool(windows) == (env == "prod"), (env, project["metadata"]["name"])
+            wanted = env == "prod" and project["metadata"]["name"] != "root"
+            assert bool(windows) == wanted, (env, project["metadata"]["name"])
 
 
 def test_the_hpa_owns_ws_edge_replicas(roots: dict[str, list[dict[str, Any]]]) -> None:

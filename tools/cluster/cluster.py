@@ -223,9 +223,10 @@ class Cluster:
         pki = certs.load(self.layout.pki)
         (self.layout.tls_data / GIT_HOST).write_text(pki.ca.cert.read_text())
         self.layout.tool_path.mkdir(parents=True, exist_ok=True)
-        link = self.layout.tool_path / "kustomize"
-        link.unlink(missing_ok=True)
-        link.symlink_to(self.tools.kustomize)
+        for tool in (self.tools.kustomize, self.tools.helm):  # what the repo-server execs
+            link = self.layout.tool_path / tool.name
+            link.unlink(missing_ok=True)
+            link.symlink_to(tool)
 
     def _argocd(self) -> None:
         pki = certs.load(self.layout.pki)

@@ -29,6 +29,7 @@ class Tools:
     kwok: Path
     argocd: Path
     kustomize: Path
+    helm: Path  # the repo-server renders chart Applications with it
 
     @classmethod
     def in_dir(cls, bin_dir: Path) -> Tools:

@@ -124,6 +124,7 @@ EXTERNALS: tuple[External, ...] = (
         ".tools/bin/argocd-application-controller", "go", "argocd", "tools/cluster: Argo CD syncs"
     ),
     External(".tools/bin/argocd-repo-server", "go", "argocd", "tools/cluster: Argo CD renders"),
+    External(".tools/bin/helm", "go", "helm", "tools/cluster: the repo-server renders charts"),
     External("/usr/bin/openssl", "image", "openssl", "tools/cluster: the cluster's certificates"),
     External(
         "/usr/lib/git-core/git-http-backend", "apt", "git", "tools/cluster: serves the git repo"
