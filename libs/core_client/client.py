@@ -1,6 +1,7 @@
 """The edge's gRPC client to session-core: a deadline on every call, retries only when safe.
 
-Every call carries the verified user in `x-syncbridge-user` (core scopes all
+Every call carries the verified user in `x-syncbridge-user-bin` (its UTF-8
+bytes, so any user id fits; libs/identity) (core scopes all
 reads and writes to it). Failures become `CoreError` with core's stable
 code (the `syncbridge-error` trailer), or `unavailable` when core did not
 answer; see retry.py for what is retried.
@@ -25,10 +26,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from libs.batching.group_commit import GroupCommit, Retry
 from libs.core_client import retry
+from libs.identity import identity
 from libs.metrics.rpc import RpcMetrics
 from syncbridge.session.v1 import session_pb2, session_pb2_grpc
 
-USER_METADATA = "x-syncbridge-user"
+USER_METADATA = identity.METADATA_KEY
 SERVICE_NAME = "syncbridge.session.v1.SessionService"
 
 _CODE_BY_STATUS = {
@@ -167,7 +169,9 @@ class CoreClient:
         self, method: str, request: Any, user: str, *, key: str | None = None, request_id: str = ""
     ) -> Any:
         rpc = getattr(self._stub, method)
-        metadata: tuple[tuple[str, str], ...] = ((USER_METADATA, user),)
+        metadata: tuple[tuple[str, str | bytes], ...] = (
+            (USER_METADATA, identity.to_metadata(user)),
+        )
         if request_id:
             metadata += (("x-request-id", request_id),)
         # One deadline for the whole call: attempts and backoffs all come out of it.

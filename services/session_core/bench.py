@@ -40,7 +40,7 @@ from prometheus_client import CollectorRegistry
 
 from libs.core_client.client import CoreClient
 from libs.metrics.rpc import rpc_metrics
-from services.session_core.harness import wait_serving
+from services.session_core.harness import as_user, wait_serving
 from syncbridge.session.v1 import session_pb2, session_pb2_grpc
 from tools.servers import servers
 
@@ -167,7 +167,7 @@ async def _drive(
         (
             await stub.OpenSession(
                 session_pb2.OpenSessionRequest(device_id="d"),
-                metadata=(("x-syncbridge-user", user),),
+                metadata=as_user(user),
             )
         ).session
         for user in users
@@ -198,7 +198,7 @@ async def _drive(
                 epoch=session.epoch,
                 patch_json=payload,
             ),
-            metadata=(("x-syncbridge-user", user),),
+            metadata=as_user(user),
             timeout=10,
         )
         return int(reply.change.version)
@@ -234,9 +234,9 @@ async def _prepare_pgbench(dsn: str, clients: int) -> None:
     """Rows for pgbench: one session per client (ids the scripts compute), bench_rows."""
     conn = await asyncpg.connect(dsn)
     await conn.execute(
-        "INSERT INTO sessions (session_id, user_id, state, version, active_device, devices,"
-        " expires_at) SELECT ('00000000-0000-0000-0000-' || lpad(g::text, 12, '0'))::uuid,"
-        " 'pgbench', '{}', 0, 'd', '{d}', now() + interval '7 days'"
+        "INSERT INTO sessions (session_id, user_id, user_key, state, version, active_device,"
+        " devices, expires_at) SELECT ('00000000-0000-0000-0000-' || lpad(g::text, 12, '0'))::uuid,"
+        " 'pgbench', sha256('pgbench'), '{}', 0, 'd', '{d}', now() + interval '7 days'"
         " FROM generate_series(0, $1) g",
         clients,
     )

@@ -17,6 +17,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from libs.config.settings import load_config
+from libs.identity import identity
 from services.session_core import server
 from services.session_core.config import CoreConfig
 from services.session_core.server import Running as Running
@@ -66,9 +67,9 @@ async def stub_for(port: int) -> AsyncIterator[Any]:
         yield session_pb2_grpc.SessionServiceStub(channel)  # type: ignore[no-untyped-call]
 
 
-def as_user(user: str) -> tuple[tuple[str, str], ...]:
+def as_user(user: str) -> tuple[tuple[str, bytes], ...]:
     """Call metadata carrying the verified user, as the edge sends it."""
-    return (("x-syncbridge-user", user),)
+    return ((identity.METADATA_KEY, identity.to_metadata(user)),)
 
 
 async def wait_serving(

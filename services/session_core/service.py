@@ -1,6 +1,7 @@
 """The SessionService servicer: gRPC in, Store/Cache calls, gRPC out.
 
-Every call is scoped to the user in `x-syncbridge-user` metadata; errors map
+Every call is scoped to the user in `x-syncbridge-user-bin` metadata (its UTF-8
+bytes, libs/identity: any user id fits); errors map
 to status codes plus a `syncbridge-error` trailer (see session.proto).
 """
 
@@ -19,6 +20,7 @@ import asyncpg
 import grpc
 from prometheus_client import CollectorRegistry, Counter
 
+from libs.identity import identity
 from libs.log.context import bind
 from libs.metrics.rpc import rpc_metrics
 from libs.ordering import resume
@@ -32,7 +34,7 @@ from syncbridge.session.v1 import session_pb2, session_pb2_grpc
 log = logging.getLogger(__name__)
 R = TypeVar("R")
 
-USER_METADATA = "x-syncbridge-user"
+USER_METADATA = identity.METADATA_KEY
 
 _BACKEND_DOWN = (
     OSError,
@@ -109,6 +111,16 @@ def refusal_for(error: BaseException) -> session_pb2.UpdateRefusal:
     )
 
 
+def _user_of(value: str | bytes | None) -> str:
+    """The verified user a call's metadata carries; "" if none (or none that can be a user)."""
+    if value is None:
+        return ""
+    try:
+        return identity.from_metadata(value)
+    except identity.InvalidUserId:
+        return ""
+
+
 class Unauthenticated(StoreError):
     """An ApplyUpdates item without its verified user."""
 
@@ -158,7 +170,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
         **fields: Any,
     ) -> R:
         metadata = dict(context.invocation_metadata() or ())
-        user = metadata.get(USER_METADATA, "")
+        user = _user_of(metadata.get(USER_METADATA))
         with (
             self._rpc.time(method) as timing,
             bind(rpc=method, request_id=metadata.get("x-request-id", ""), **fields),
@@ -169,7 +181,7 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
                     context,
                     grpc.StatusCode.UNAUTHENTICATED,
                     "unauthenticated",
-                    "missing x-syncbridge-user metadata",
+                    "missing or unreadable x-syncbridge-user-bin metadata",
                 )
             try:
                 return await body(user)
@@ -321,8 +333,10 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
     def _update_request(
         self, item: session_pb2.UserUpdate, deadline: float | None
     ) -> UpdateRequest:
-        if not item.user_id:
-            raise Unauthenticated("user_id: required (the verified user of this update)")
+        try:
+            identity.check(item.user_id)
+        except identity.InvalidUserId as error:
+            raise Unauthenticated(f"user_id: {error} (the verified user of this update)") from None
         if item.timeout_ms > 0:  # its own deadline, inside the call's
             own = time.monotonic() + item.timeout_ms / 1000
             deadline = own if deadline is None else min(deadline, own)
