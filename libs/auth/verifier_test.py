@@ -240,7 +240,14 @@ def test_wrong_claims_are_refused(
 
 @pytest.mark.parametrize(
     "sub",
-    ["line\nbreak", "tab\tand\rreturn", "astral 😀𝄞", "\u01c5\u202ertl", "dots.and*#wild{cards}", "é" * 800],
+    [
+        "line\nbreak",
+        "tab\tand\rreturn",
+        "astral 😀𝄞",
+        "\u01c5\u202ertl",
+        "dots.and*#wild{cards}",
+        "é" * 800,
+    ],
 )
 def test_any_other_sub_is_a_user_id(
     jwks_verifier: JwtVerifier, rsa_private: rsa.RSAPrivateKey, sub: str

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from libs.bus.topology import routing_key, user_headers, user_of_headers
 
 user_ids = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1
+    st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), min_size=1
 )
 
 

@@ -13,7 +13,7 @@ from libs.identity import identity
 
 # Every Unicode scalar value but U+0000: what `check` admits.
 user_ids = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1
+    st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), min_size=1
 )
 HEX64 = re.compile(r"[0-9a-f]{64}")
 

@@ -113,7 +113,7 @@ return {1, redis.call('ZCARD', KEYS[1])}
 
 
 def user_key(user: str, part: str) -> str:
-    """A per-user key; the hash tag is the user's tag (libs/identity: 64 hex digits, whatever the id)."""
+    """A per-user key; its hash tag is the user's tag (libs/identity: 64 hex digits, any id)."""
     return f"sb:u:{{{identity.tag(user)}}}:{part}"
 
 

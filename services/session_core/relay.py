@@ -44,9 +44,7 @@ MAX_ATTEMPTS = 5
 
 _LEADER_LOCK = 0x5B0B0C5  # advisory lock key shared by every core replica
 
-_SELECT = (
-    "SELECT id, event_id, routing_key, payload, user_id FROM outbox ORDER BY id LIMIT $1"
-)
+_SELECT = "SELECT id, event_id, routing_key, payload, user_id FROM outbox ORDER BY id LIMIT $1"
 _DELETE = "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
 # Moves one row aside, in one statement: it is in exactly one of the tables.
 _DEAD_LETTER = """
@@ -104,10 +102,14 @@ class _Publisher:
             return error
         if (
             not self.connected
-            # TimeoutError is an OSError: a confirm that never came.
-            or isinstance(error, OSError | aio_pika.exceptions.AMQPConnectionError)
-            # A nack: RabbitMQ sends one only for an internal error of a queue process.
-            or isinstance(error, aio_pika.exceptions.DeliveryError)
+            # TimeoutError is an OSError: a confirm that never came. A nack
+            # (DeliveryError): RabbitMQ sends one only for an internal error of a queue.
+            or isinstance(
+                error,
+                OSError
+                | aio_pika.exceptions.AMQPConnectionError
+                | aio_pika.exceptions.DeliveryError,
+            )
         ):
             return Outage(repr(error))
         return error
