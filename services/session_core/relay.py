@@ -207,6 +207,8 @@ class OutboxRelay:
         return len(rows)
 
     async def _publish(self, publisher: _Publisher, rows: Sequence[asyncpg.Record]) -> None:
+        for row in rows:  # before anything leaves: a batch refused here sends nothing twice
+            _check(row)
         exchange = await publisher.exchange()
         # Publishes are pipelined on one channel: frames leave in order and
         # gather waits for every confirm before any row is deleted. A broker
@@ -278,6 +280,19 @@ class OutboxRelay:
                 "error": reason,
             },
         )
+
+
+class Unpublishable(ValueError):
+    """A row no broker can take as it is."""
+
+
+# AMQP's short string: a routing key is at most 255 bytes.
+_MAX_ROUTING_KEY_BYTES = 255
+
+
+def _check(row: asyncpg.Record) -> None:
+    if len(row["routing_key"].encode()) > _MAX_ROUTING_KEY_BYTES:
+        raise Unpublishable(f"routing key longer than {_MAX_ROUTING_KEY_BYTES} bytes")
 
 
 def _message(row: asyncpg.Record) -> aio_pika.Message:
