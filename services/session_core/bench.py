@@ -234,9 +234,9 @@ async def _prepare_pgbench(dsn: str, clients: int) -> None:
     """Rows for pgbench: one session per client (ids the scripts compute), bench_rows."""
     conn = await asyncpg.connect(dsn)
     await conn.execute(
-        "INSERT INTO sessions (session_id, user_id, user_key, state, version, active_device,"
-        " devices, expires_at) SELECT ('00000000-0000-0000-0000-' || lpad(g::text, 12, '0'))::uuid,"
-        " 'pgbench', sha256('pgbench'), '{}', 0, 'd', '{d}', now() + interval '7 days'"
+        "INSERT INTO sessions (session_id, user_id, state, version, active_device, devices,"
+        " expires_at) SELECT ('00000000-0000-0000-0000-' || lpad(g::text, 12, '0'))::uuid,"
+        " 'pgbench', '{}', 0, 'd', '{d}', now() + interval '7 days'"
         " FROM generate_series(0, $1) g",
         clients,
     )

@@ -149,6 +149,35 @@ async def test_stale_overlapping_update_conflicts_with_current_version(stub: Any
     assert dict(refused.value.trailing_metadata())["syncbridge-version"] == "3"
 
 
+async def test_the_user_travels_as_binary_metadata_whatever_its_shape(stub: Any) -> None:
+    user = "ünïcode\nline 😀 " + "x" * 6000  # no ASCII metadata could carry it
+    session = await open_session(stub, user)
+    read = await stub.GetSession(
+        session_pb2.GetSessionRequest(session_id=session.session_id), metadata=as_user(user)
+    )
+    assert read.user_id == user
+    listed = await stub.ListSessions(session_pb2.ListSessionsRequest(), metadata=as_user(user))
+    assert [s.session_id for s in listed.sessions] == [session.session_id]
+    # An edge of the release before: plain ASCII metadata, still read during a rollout.
+    legacy = await stub.OpenSession(
+        session_pb2.OpenSessionRequest(device_id="phone"),
+        metadata=(("x-syncbridge-user", "alice"),),
+    )
+    read = await stub.GetSession(
+        session_pb2.GetSessionRequest(session_id=legacy.session.session_id),
+        metadata=as_user("alice"),
+    )
+    assert read.user_id == "alice"
+    for metadata in (
+        (),
+        (("x-syncbridge-user-bin", b"\xff\xfe"),),  # not UTF-8
+        (("x-syncbridge-user-bin", b"nul\x00"),),  # no store can hold it
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.ListSessions(session_pb2.ListSessionsRequest(), metadata=metadata)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
 async def test_another_users_session_is_not_found(stub: Any) -> None:
     session = await open_session(stub, "alice")
     sid = session.session_id

@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 R = TypeVar("R")
 
 USER_METADATA = identity.METADATA_KEY
+# What edges of releases before libs/identity send (ASCII user ids only): still
+# read, so that core can roll out before the edges, as the proto's deploy order says.
+LEGACY_USER_METADATA = "x-syncbridge-user"
 
 _BACKEND_DOWN = (
     OSError,
@@ -121,6 +124,15 @@ def _user_of(value: str | bytes | None) -> str:
         return ""
 
 
+def _legacy_user_of(value: str | bytes | None) -> str:
+    if not isinstance(value, str):
+        return ""
+    try:
+        return identity.check(value)
+    except identity.InvalidUserId:
+        return ""
+
+
 class Unauthenticated(StoreError):
     """An ApplyUpdates item without its verified user."""
 
@@ -170,7 +182,9 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):  # type: ignore[m
         **fields: Any,
     ) -> R:
         metadata = dict(context.invocation_metadata() or ())
-        user = _user_of(metadata.get(USER_METADATA))
+        user = _user_of(metadata.get(USER_METADATA)) or _legacy_user_of(
+            metadata.get(LEGACY_USER_METADATA)
+        )
         with (
             self._rpc.time(method) as timing,
             bind(rpc=method, request_id=metadata.get("x-request-id", ""), **fields),

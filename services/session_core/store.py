@@ -159,7 +159,6 @@ class Store:
                     json.dumps(initial_state),
                     device_id,
                     self._ttl,
-                    identity.digest(user_id),
                 )
                 base = _session(row)
                 written = await self._write(

@@ -59,7 +59,8 @@ OLDEST_VERSION = "SELECT min(version) FROM changes WHERE session_id = $1 AND epo
 
 # Keyset paging, most recently updated first: the first page, then after a cursor.
 # The index is on user_key (the id's digest, libs/identity: any id fits a btree
-# entry); comparing user_id as well makes a digest collision harmless.
+# entry; migration 0002's trigger fills it); comparing user_id as well makes a
+# digest collision harmless.
 LIST_FIRST = (
     f"SELECT {COLUMNS} FROM sessions s WHERE s.user_key = $3 AND s.user_id = $1"
     " AND s.expires_at > now() ORDER BY s.updated_at DESC, s.session_id DESC LIMIT $2"
@@ -72,9 +73,9 @@ LIST_AFTER = (
 
 # A new session at version 0; its `created` change is written by WRITE.
 INSERT_SESSION = (
-    "INSERT INTO sessions AS s (session_id, user_id, user_key, state, version,"
+    "INSERT INTO sessions AS s (session_id, user_id, state, version,"
     " active_device, devices, expires_at)"
-    " VALUES ($1, $2, $6, $3, 0, $4, '{}', now() + $5)"
+    " VALUES ($1, $2, $3, 0, $4, '{}', now() + $5)"
     f" RETURNING {COLUMNS}, now() AS now"
 )
 

@@ -21,7 +21,7 @@ ARITY = {
     "OLDEST_VERSION": 2,
     "LIST_FIRST": 3,
     "LIST_AFTER": 5,
-    "INSERT_SESSION": 6,
+    "INSERT_SESSION": 5,
     "SINCE": 3,
     "WRITE": 19,
     "WRITE_UPDATES": 20,
