@@ -35,7 +35,7 @@ HEADER_TIMEOUT_KEY = "EDGE_HEADER_DEADLINE"
 _LenientUtf8 = codecs.getincrementaldecoder("utf-8")
 
 
-class TextAssembler(WebsocketFrameAssembler):  # type: ignore[misc]
+class TextAssembler(WebsocketFrameAssembler):
     """Sanic's frame assembler, decoding text with `surrogateescape` instead of `strict`.
 
     The base class sets `self.decoder` to a strict UTF-8 decoder for each text
@@ -45,7 +45,7 @@ class TextAssembler(WebsocketFrameAssembler):  # type: ignore[misc]
 
     __slots__ = ("_text_decoder",)
 
-    @property  # type: ignore[override]
+    @property
     def decoder(self) -> codecs.IncrementalDecoder | None:
         return self._text_decoder
 
@@ -54,7 +54,7 @@ class TextAssembler(WebsocketFrameAssembler):  # type: ignore[misc]
         self._text_decoder = None if value is None else _LenientUtf8(errors="surrogateescape")
 
 
-class EdgeWebSocketProtocol(WebSocketProtocol):  # type: ignore[misc]
+class EdgeWebSocketProtocol(WebSocketProtocol):
     """Sanic's WebSocket protocol with the edge's subprotocol, header and UTF-8 rules."""
 
     # Sanic's protocol classes have slots (and no __dict__): so has this one.
