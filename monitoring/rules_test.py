@@ -71,6 +71,7 @@ def test_there_are_alerts_for_every_part_of_the_report(rule: rules.Doc) -> None:
         "SyncBridgePodEvicted",
         "SyncBridgeOutboxBacklog",
         "SyncBridgeOutboxLag",
+        "SyncBridgeOutboxDeadLetters",
         "SyncBridgePoisonEvents",
         "SyncBridgeResumeBySnapshot",
         "SyncBridgeSlowConsumerDisconnects",

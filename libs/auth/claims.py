@@ -6,6 +6,7 @@ from types import MappingProxyType
 from typing import Any
 
 from libs.auth.errors import AuthError, AuthErrorCode
+from libs.identity import identity
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,12 @@ def claims_from_payload(payload: Mapping[str, Any], *, audience: str, issuer: st
     sub = payload.get("sub")
     if not isinstance(sub, str) or not sub:
         raise _invalid("sub must be a non-empty string")
+    try:
+        # Every encoding downstream derives from the user id (libs/identity), so any
+        # text is one except the few that no store can hold: refused here, once.
+        identity.check(sub)
+    except identity.InvalidUserId as error:
+        raise _invalid(f"sub cannot be a user id: {error}") from None
     iss = payload.get("iss")
     if iss != issuer:
         raise _invalid("wrong issuer")

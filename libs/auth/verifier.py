@@ -27,7 +27,9 @@ class JwtVerifier:
         token_invalid: bad signature, header `alg` not in the config's allowlist
         (verification uses that list, never the token's say; `none` and HMAC
         cannot be in it), unknown kid, key of the wrong family, a `crit`
-        header, wrong aud or iss, or a required claim (exp, iat, sub) missing.
+        header, wrong aud or iss, or a required claim (exp, iat, sub) missing,
+        or a `sub` that cannot be a user id (libs/identity: U+0000, a lone
+        surrogate; any other text is one).
         token_expired / token_not_yet_valid: exp, or nbf/iat, out of range by
         more than the leeway.
         """

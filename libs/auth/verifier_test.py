@@ -226,6 +226,8 @@ def test_missing_required_claim_is_refused(
         {"iss": None},
         {"sub": 123},
         {"sub": ""},
+        {"sub": "nul\x00inside"},  # PostgreSQL text cannot hold U+0000
+        {"sub": "lone \ud800 surrogate"},  # valid JSON escape, no UTF-8 form
         {"jti": 7},
     ],
 )
@@ -234,6 +236,24 @@ def test_wrong_claims_are_refused(
 ) -> None:
     token = sign(claims(**overrides), rsa_private, "RS256", kid="rsa-1")
     assert _refusal(jwks_verifier, token) == AuthErrorCode.INVALID
+
+
+@pytest.mark.parametrize(
+    "sub",
+    [
+        "line\nbreak",
+        "tab\tand\rreturn",
+        "astral 😀𝄞",
+        "\u01c5\u202ertl",
+        "dots.and*#wild{cards}",
+        "é" * 800,
+    ],
+)
+def test_any_other_sub_is_a_user_id(
+    jwks_verifier: JwtVerifier, rsa_private: rsa.RSAPrivateKey, sub: str
+) -> None:
+    token = sign(claims(sub=sub), rsa_private, "RS256", kid="rsa-1")
+    assert jwks_verifier.verify(token).sub == sub
 
 
 # Time.

@@ -3,9 +3,11 @@
 Every call acts for a `Caller`: the user the edge verified and the device's
 current bearer token, which travels as `authorization` metadata (in
 ApplyUpdates, as each update's `token`) so that core verifies the user
-itself and scopes all reads and writes to it. Failures become `CoreError` with core's stable
-code (the `syncbridge-error` trailer), or `unavailable` when core did not
-answer; see retry.py for what is retried.
+itself and scopes all reads and writes to it. The user also travels, as a
+cross-check core compares with the token's `sub`, in `x-syncbridge-user-bin`
+(its UTF-8 bytes, so any user id fits; libs/identity). Failures become
+`CoreError` with core's stable code (the `syncbridge-error` trailer), or
+`unavailable` when core did not answer; see retry.py for what is retried.
 
 Updates are the hot path: those of all connections that wait at the same
 moment go to core in one ApplyUpdates call (group commit, libs/batching),
@@ -30,10 +32,15 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from libs.auth.headers import AUTHORIZATION_METADATA, bearer_value
 from libs.batching.group_commit import GroupCommit, Retry
 from libs.core_client import retry
+from libs.identity import identity
 from libs.metrics.rpc import RpcMetrics
 from syncbridge.session.v1 import session_pb2, session_pb2_grpc
 
-USER_METADATA = "x-syncbridge-user"
+USER_METADATA = identity.METADATA_KEY
+# What a core from before libs/identity reads the user from: still sent for an
+# id that ASCII metadata carries unchanged, so that the edges can roll out
+# before core (session.proto's deploy order); core only cross-checks it.
+LEGACY_USER_METADATA = "x-syncbridge-user"
 SERVICE_NAME = "syncbridge.session.v1.SessionService"
 
 _CODE_BY_STATUS = {
@@ -44,6 +51,14 @@ _CODE_BY_STATUS = {
     grpc.StatusCode.NOT_FOUND: "session_not_found",
     grpc.StatusCode.RESOURCE_EXHAUSTED: "too_large",
 }
+
+
+def _legacy_metadata(user: str) -> tuple[tuple[str, str], ...]:
+    """The ASCII user header, for a printable-ASCII id with no edge spaces (which
+    HTTP/2 peers may trim); none for any other id, which it cannot carry."""
+    if user.isascii() and user.isprintable() and user == user.strip():
+        return ((LEGACY_USER_METADATA, user),)
+    return ()
 
 
 class Caller(NamedTuple):
@@ -208,9 +223,10 @@ class CoreClient:
         request_id: str = "",
     ) -> Any:
         rpc = getattr(self._stub, method)
-        metadata: tuple[tuple[str, str], ...] = (
+        metadata: tuple[tuple[str, str | bytes], ...] = (
             (AUTHORIZATION_METADATA, bearer_value(caller.token)),
-            (USER_METADATA, caller.user),
+            (USER_METADATA, identity.to_metadata(caller.user)),
+            *_legacy_metadata(caller.user),
         )
         if request_id:
             metadata += (("x-request-id", request_id),)

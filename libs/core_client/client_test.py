@@ -11,7 +11,15 @@ import pytest
 import pytest_asyncio
 from prometheus_client import CollectorRegistry
 
-from libs.core_client.client import Caller, CoreClient, CoreError, _Update, chunks
+from libs.core_client.client import (
+    LEGACY_USER_METADATA,
+    Caller,
+    CoreClient,
+    CoreError,
+    _legacy_metadata,
+    _Update,
+    chunks,
+)
 from libs.metrics.rpc import rpc_metrics
 from services.session_core.harness import Running, core_config, running_core, token_for
 from syncbridge.session.v1 import session_pb2
@@ -103,6 +111,38 @@ async def test_a_refused_update_fails_as_apply_update_would_and_alone(core: Runn
         assert isinstance(stolen, CoreError) and stolen.code == "session_not_found"
     finally:
         await client.close()
+
+
+@pytest.mark.parametrize("user", ["ünïcode 😀", "line\nbreak", " padded ", "ascii-alice"])
+async def test_any_user_id_reaches_core_and_reads_back_as_itself(core: Running, user: str) -> None:
+    client = client_for(core.port, CollectorRegistry())
+    try:
+        session = (await client.open_session(caller(user), "phone")).session
+        read = await client.get_session(caller(user), session.session_id)
+        assert read.user_id == user
+        listed = await client.list_sessions(caller(user))
+        assert [s.session_id for s in listed.sessions] == [session.session_id]
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize(
+    ("user", "sent"),
+    [
+        ("alice", True),
+        ("bob smith@x.example", True),
+        ("ünï", False),
+        ("a\nb", False),
+        (" padded", False),
+        ("padded ", False),
+        ("tab\there", False),
+    ],
+)
+async def test_the_older_ascii_user_header_goes_only_with_an_id_it_carries_unchanged(
+    user: str, sent: bool
+) -> None:
+    # An older core reads only this header (session.proto's deploy order: edges first).
+    assert _legacy_metadata(user) == (((LEGACY_USER_METADATA, user),) if sent else ())
 
 
 async def test_core_gone_is_unavailable_within_the_deadline(core: Running) -> None:

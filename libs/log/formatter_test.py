@@ -4,6 +4,9 @@ import json
 import logging
 import sys
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from libs.log.context import bind
 from libs.log.formatter import JsonFormatter
 from libs.log.redaction import REDACTED
@@ -81,3 +84,15 @@ def test_exception_is_a_field_and_is_scrubbed() -> None:
     assert exc.startswith("Traceback")
     assert f"ValueError: bad token {REDACTED}" in exc
     assert _JWT not in exc
+
+
+@given(st.text(st.characters(blacklist_categories=["Cs"]), min_size=1))
+def test_any_user_id_stays_on_one_line(user: str) -> None:
+    # A token's `sub` can hold newlines and controls: it must not forge a log line.
+    with bind(user=user):
+        parsed = _format(_record("hello %s", user, device=user))  # one line, valid JSON
+    assert (parsed["level"], parsed["logger"], parsed["service"]) == (
+        "INFO",
+        "syncbridge.edge",
+        "ws-edge",
+    )

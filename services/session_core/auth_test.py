@@ -17,6 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from libs.auth import testing
+from libs.identity import identity
 from services.session_core.harness import (
     Pki,
     as_user,
@@ -50,20 +51,35 @@ async def stub(core: Running) -> AsyncIterator[Any]:
         yield client
 
 
-def _metadata(token: str | None, named: str | None) -> tuple[tuple[str, str], ...]:
-    metadata: tuple[tuple[str, str], ...] = ()
+# The headers a call may name its user in: the edge's binary one (any id), and
+# the older ASCII one edges still send for older cores.
+NAMING_HEADERS = (identity.METADATA_KEY, "x-syncbridge-user")
+
+
+def _metadata(
+    token: str | None, named: str | None, header: str = identity.METADATA_KEY
+) -> tuple[tuple[str, str | bytes], ...]:
+    metadata: tuple[tuple[str, str | bytes], ...] = ()
     if token is not None:
         metadata += (("authorization", f"Bearer {token}"),)
     if named is not None:
-        metadata += (("x-syncbridge-user", named),)
+        value = identity.to_metadata(named) if header == identity.METADATA_KEY else named
+        metadata += ((header, value),)
     return metadata
 
 
-async def outcome(stub: Any, method: str, token: str | None, named: str | None) -> tuple[Any, str]:
+async def outcome(
+    stub: Any,
+    method: str,
+    token: str | None,
+    named: str | None,
+    header: str = identity.METADATA_KEY,
+) -> tuple[Any, str]:
     """(status code, stable code) a call of `method` gets with these credentials.
 
     ApplyUpdates carries the credentials per update and answers per update;
-    every other RPC is unary, with them in its metadata.
+    every other RPC is unary, with them in its metadata (the user named in
+    `header`).
     """
     if method == "ApplyUpdates":
         item = session_pb2.UserUpdate(
@@ -85,7 +101,7 @@ async def outcome(stub: Any, method: str, token: str | None, named: str | None) 
         return status, result.refused.code
     request = getattr(session_pb2, SERVICE.methods_by_name[method].input_type.name)()
     try:
-        await getattr(stub, method)(request, metadata=_metadata(token, named), timeout=10)
+        await getattr(stub, method)(request, metadata=_metadata(token, named, header), timeout=10)
     except grpc.aio.AioRpcError as error:
         trailers = dict(error.trailing_metadata() or ())
         return error.code(), str(trailers.get("syncbridge-error", ""))
@@ -97,7 +113,7 @@ def _stranger_token(user: str) -> str:
     return testing.sign(testing.claims(sub=user), testing.ec_key(), "ES256")
 
 
-Credentials = tuple[str | None, str | None]  # (token, user named in x-syncbridge-user)
+Credentials = tuple[str | None, str | None]  # (token, user named in call metadata)
 
 UNAUTHENTICATED: dict[str, Callable[[], Credentials]] = {
     "no credentials": lambda: (None, None),
@@ -109,23 +125,25 @@ UNAUTHENTICATED: dict[str, Callable[[], Credentials]] = {
 }
 
 
-async def test_every_rpc_refuses_an_unauthenticated_caller(stub: Any) -> None:
+@pytest.mark.parametrize("header", NAMING_HEADERS)
+async def test_every_rpc_refuses_an_unauthenticated_caller(stub: Any, header: str) -> None:
     expected = (grpc.StatusCode.UNAUTHENTICATED, "unauthenticated")
     wrong = {}
     for method in METHODS:
         for case, credentials in UNAUTHENTICATED.items():
-            got = await outcome(stub, method, *credentials())
+            got = await outcome(stub, method, *credentials(), header)
             if got != expected:
                 wrong[method, case] = got
     assert wrong == {}
 
 
-async def test_every_rpc_denies_a_caller_naming_another_user(stub: Any) -> None:
+@pytest.mark.parametrize("header", NAMING_HEADERS)
+async def test_every_rpc_denies_a_caller_naming_another_user(stub: Any, header: str) -> None:
     # Bob's valid token, asking to act as alice.
     expected = (grpc.StatusCode.PERMISSION_DENIED, "permission_denied")
     wrong = {}
     for method in METHODS:
-        got = await outcome(stub, method, token_for("bob"), "alice")
+        got = await outcome(stub, method, token_for("bob"), "alice", header)
         if got != expected:
             wrong[method] = got
     assert wrong == {}
@@ -174,7 +192,8 @@ async def test_the_device_cap_is_cores_not_the_callers(core: Running) -> None:
         return b"\x0a" + bytes([len(device)]) + device + join + b"\x20\x64"  # max_devices=100
 
     async with grpc.aio.insecure_channel(f"127.0.0.1:{core.port}") as channel:
-        claim: Any = channel.unary_unary(
+        claim: grpc.aio.UnaryUnaryMultiCallable[bytes, session_pb2.ClaimDeviceResponse]
+        claim = channel.unary_unary(
             f"/{SERVICE.full_name}/ClaimDevice",
             response_deserializer=session_pb2.ClaimDeviceResponse.FromString,
         )

@@ -170,7 +170,7 @@ async def _drive(
         (
             await stub.OpenSession(
                 session_pb2.OpenSessionRequest(device_id="d"),
-                metadata=as_user(user),
+                metadata=as_user(user, tokens[user]),
             )
         ).session
         for user in users
@@ -201,7 +201,7 @@ async def _drive(
                 epoch=session.epoch,
                 patch_json=payload,
             ),
-            metadata=(("authorization", f"Bearer {tokens[user]}"),),
+            metadata=as_user(user, tokens[user]),
             timeout=10,
         )
         return int(reply.change.version)

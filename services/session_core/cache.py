@@ -28,6 +28,7 @@ from redis import asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisClusterException, RedisError
 
+from libs.identity import identity
 from syncbridge.session.v1 import session_pb2
 
 log = logging.getLogger(__name__)
@@ -112,8 +113,8 @@ return {1, redis.call('ZCARD', KEYS[1])}
 
 
 def user_key(user: str, part: str) -> str:
-    """A per-user key; the hash tag is the user's hex (any user id is a safe tag)."""
-    return f"sb:u:{{{user.encode().hex()}}}:{part}"
+    """A per-user key; its hash tag is the user's tag (libs/identity: 64 hex digits, any id)."""
+    return f"sb:u:{{{identity.tag(user)}}}:{part}"
 
 
 _PLAIN_TAG = re.compile(r"[0-9A-Za-z-]+")

@@ -3,9 +3,12 @@
 Core does not take the edge's word for the user. Every user-scoped call
 carries the device's token (`authorization: Bearer <jwt>` metadata; in
 ApplyUpdates, each update's own `token`), verified with the same policy the
-edge uses; the user is the token's `sub`. A request that names a user
-(`x-syncbridge-user`, `UserUpdate.user_id`) must name that one. Pure apart
-from the verifier's signature check, so tested without a server.
+edge uses; the user is the token's `sub` (any id libs/identity admits). A
+request that names a user must name that one: `x-syncbridge-user-bin` (the
+UTF-8 bytes, so any id fits), the older ASCII `x-syncbridge-user` (still
+sent by edges for printable-ASCII ids, for an older core during a rollout),
+`UserUpdate.user_id`. Pure apart from the verifier's signature check, so
+tested without a server.
 """
 
 from __future__ import annotations
@@ -20,11 +23,15 @@ from libs.auth.config import JwtConfig
 from libs.auth.errors import AuthError
 from libs.auth.headers import AUTHORIZATION_METADATA, bearer_from_header
 from libs.config.settings import ConfigError
+from libs.identity import identity
 from libs.tls.identity import peer_identities
 from services.session_core.config import CoreConfig
 from services.session_core.records import StoreError
 
-USER_METADATA = "x-syncbridge-user"
+USER_METADATA = identity.METADATA_KEY
+# What edges before libs/identity named the user in (printable ASCII only): a
+# cross-check like USER_METADATA, never a source of the user.
+LEGACY_USER_METADATA = "x-syncbridge-user"
 
 
 class TokenVerifier(Protocol):
@@ -58,18 +65,37 @@ def check_peer(allowed: frozenset[str] | None, auth_context: Mapping[str, Iterab
     identity; PermissionDenied otherwise. Without mTLS, nothing to check here."""
     if allowed is None:
         return
-    if not peer_identities(auth_context) & allowed:
+    # gRPC types the values as iterables only: lists, so their emptiness is known.
+    if not peer_identities({k: list(v) for k, v in auth_context.items()}) & allowed:
         raise PermissionDenied("client certificate: not an identity this core admits")
 
 
-def call_user(verifier: TokenVerifier, metadata: Mapping[str, str]) -> str:
-    """The user a unary call acts for: the `sub` of its `authorization` metadata."""
+def _named_in_metadata(value: str | bytes) -> str | None:
+    """The user a `USER_METADATA` value names; None if it names none (so no `sub`)."""
+    try:
+        return identity.from_metadata(value)
+    except identity.InvalidUserId:
+        return None
+
+
+def call_user(verifier: TokenVerifier, metadata: Mapping[str, str | bytes]) -> str:
+    """The user a unary call acts for: the `sub` of its `authorization` metadata.
+
+    Each user-naming header sent must name that `sub`: one that is unreadable
+    as a user id names someone else, so PermissionDenied as well."""
     header = metadata.get(AUTHORIZATION_METADATA)
     try:
-        token = bearer_from_header(header)
+        token = bearer_from_header(header if isinstance(header, str) else None)
     except AuthError as error:
         raise Unauthenticated(f"{error.code}: a valid bearer token is required") from None
-    return _user_of(verifier, token, metadata.get(USER_METADATA), USER_METADATA)
+    sub = _user_of(verifier, token, None, AUTHORIZATION_METADATA)
+    named = metadata.get(USER_METADATA)
+    if named is not None and _named_in_metadata(named) != sub:
+        raise PermissionDenied(f"{USER_METADATA}: names a user other than the token's")
+    legacy = metadata.get(LEGACY_USER_METADATA)
+    if legacy is not None and legacy != sub:
+        raise PermissionDenied(f"{LEGACY_USER_METADATA}: names a user other than the token's")
+    return sub
 
 
 def update_user(verifier: TokenVerifier, token: str, user_id: str) -> str:

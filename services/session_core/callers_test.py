@@ -9,6 +9,7 @@ import pytest
 from libs.auth import testing
 from libs.auth.config import JwtConfig
 from libs.auth.verifier import JwtVerifier
+from libs.identity import identity
 from services.session_core.callers import (
     PermissionDenied,
     Unauthenticated,
@@ -54,6 +55,43 @@ def test_naming_another_user_is_denied(verifier: JwtVerifier, key: testing.Priva
     assert denied.value.code == "permission_denied"
     with pytest.raises(PermissionDenied):
         update_user(verifier, token(key, "alice"), "bob")
+
+
+@pytest.mark.parametrize("user", ["alice", "é" * 300, "line\nbreak", "😀 \u202e", "x" * 4000])
+def test_any_user_id_is_named_in_binary_metadata(
+    verifier: JwtVerifier, key: testing.PrivateKey, user: str
+) -> None:
+    metadata: dict[str, str | bytes] = {
+        "authorization": f"Bearer {token(key, user)}",
+        identity.METADATA_KEY: identity.to_metadata(user),
+    }
+    assert call_user(verifier, metadata) == user
+
+
+@pytest.mark.parametrize(
+    "named",
+    [
+        {identity.METADATA_KEY: identity.to_metadata("bob")},
+        {identity.METADATA_KEY: b"\xff\xfe"},  # not UTF-8: names nobody, so not alice
+        {identity.METADATA_KEY: b"alice\x00"},  # no user id
+        {identity.METADATA_KEY: "alice"},  # not binary: never what the edge sends
+        {identity.METADATA_KEY: identity.to_metadata("alice"), "x-syncbridge-user": "bob"},
+        {identity.METADATA_KEY: identity.to_metadata("bob"), "x-syncbridge-user": "alice"},
+    ],
+)
+def test_naming_another_user_in_any_header_is_denied(
+    verifier: JwtVerifier, key: testing.PrivateKey, named: dict[str, str | bytes]
+) -> None:
+    metadata: dict[str, str | bytes] = {"authorization": f"Bearer {token(key, 'alice')}", **named}
+    with pytest.raises(PermissionDenied) as denied:
+        call_user(verifier, metadata)
+    assert denied.value.code == "permission_denied"
+
+
+def test_a_named_user_never_stands_in_for_the_token(verifier: JwtVerifier) -> None:
+    with pytest.raises(Unauthenticated) as refused:
+        call_user(verifier, {identity.METADATA_KEY: identity.to_metadata("alice")})
+    assert refused.value.message.startswith("token_missing")
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from libs.auth import testing
 from libs.config.settings import load_config
+from libs.identity import identity
 from libs.tls.pki import CertificateAuthority, Issued
 from services.session_core import server
 from services.session_core.config import CoreConfig
@@ -159,9 +160,13 @@ async def stub_for(port: int) -> AsyncIterator[session_pb2_grpc.SessionServiceAs
         yield session_pb2_grpc.SessionServiceStub(channel)
 
 
-def as_user(user: str) -> tuple[tuple[str, str], ...]:
-    """Call metadata for `user`, as the edge sends it: a token core accepts, and the user."""
-    return (("authorization", f"Bearer {token_for(user)}"), ("x-syncbridge-user", user))
+def as_user(user: str, token: str | None = None) -> tuple[tuple[str, str | bytes], ...]:
+    """Call metadata for `user`, as the edge sends it: a token core accepts (`token`, or
+    one signed here), and the user as binary metadata (any id fits, libs/identity)."""
+    return (
+        ("authorization", f"Bearer {token or token_for(user)}"),
+        (identity.METADATA_KEY, identity.to_metadata(user)),
+    )
 
 
 async def wait_serving(

@@ -28,9 +28,14 @@ from services.session_core.relay import OutboxRelay
 log = logging.getLogger("outbox_relay")
 
 
-async def run(config: CoreConfig, published: Counter) -> None:
+async def run(config: CoreConfig, published: Counter, dead_lettered: Counter) -> None:
     """Relays until SIGTERM or SIGINT; a batch in flight finishes first."""
-    relay = OutboxRelay(config.pg_dsn, config.amqp_url, on_published=published.inc)
+    relay = OutboxRelay(
+        config.pg_dsn,
+        config.amqp_url,
+        on_published=published.inc,
+        on_dead_lettered=dead_lettered.inc,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -60,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     published = Counter(
         "syncbridge_core_outbox_published_total", "Events confirmed by RabbitMQ.", registry=registry
     )
+    dead_lettered = Counter(
+        "syncbridge_core_outbox_dead_lettered_total",
+        "Outbox rows set aside in outbox_dead after repeated refusals by RabbitMQ.",
+        registry=registry,
+    )
     try:
         # Its own port, not core's: deployed apart, each is scraped on its own port,
         # and beside a core (one host, run-local) core's port is taken.
@@ -72,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     log.info("outbox-relay metrics", extra={"port": metrics.port})
     try:
-        asyncio.run(run(config, published))
+        asyncio.run(run(config, published, dead_lettered))
     finally:
         metrics.stop()
     return 0

@@ -36,7 +36,7 @@ from services.session_core import migrate
 from services.session_core.cache import Cache
 from services.session_core.callers import TlsFiles, jwt_config, tls_files
 from services.session_core.config import CoreConfig
-from services.session_core.relay import OutboxRelay, backlog
+from services.session_core.relay import OutboxRelay, backlog, dead_letters
 from services.session_core.service import SessionService
 from services.session_core.store import Store
 from services.session_core.updates import UpdateWriter
@@ -48,6 +48,10 @@ SERVICE_NAME = session_pb2.DESCRIPTOR.services_by_name["SessionService"].full_na
 
 class StartupError(Exception):
     """Core cannot start as configured; the message names the variable."""
+
+
+# The longest user id in base64 (4/3 of 8 KiB), with room for every other header.
+MAX_METADATA_BYTES = 32 * 1024
 
 
 def grpc_options(config: CoreConfig) -> list[tuple[str, Any]]:
@@ -63,6 +67,11 @@ def grpc_options(config: CoreConfig) -> list[tuple[str, Any]]:
         ("grpc.http2.max_ping_strikes", 0),
         ("grpc.max_receive_message_length", config.max_state_bytes * 2 + 65_536),
         ("grpc.max_send_message_length", config.max_state_bytes * 4 + 65_536),
+        # Metadata carries the token (up to 8 KiB) and the user id it names (up to
+        # 8 KiB of UTF-8, base64 on the wire, and again as ASCII if it is ASCII):
+        # gRPC's 8 KiB default would refuse the longest ones.
+        ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+        ("grpc.absolute_max_metadata_size", MAX_METADATA_BYTES),
     ]
 
 
@@ -142,7 +151,17 @@ async def start(config: CoreConfig, registry: CollectorRegistry | None = None) -
     published = Counter(
         "syncbridge_core_outbox_published_total", "Events confirmed by RabbitMQ.", registry=registry
     )
-    relay = OutboxRelay(config.pg_dsn, config.amqp_url, on_published=published.inc)
+    dead_lettered = Counter(
+        "syncbridge_core_outbox_dead_lettered_total",
+        "Outbox rows set aside in outbox_dead after repeated refusals by RabbitMQ.",
+        registry=registry,
+    )
+    relay = OutboxRelay(
+        config.pg_dsn,
+        config.amqp_url,
+        on_published=published.inc,
+        on_dead_lettered=dead_lettered.inc,
+    )
 
     updates = UpdateWriter(
         store,
@@ -265,6 +284,11 @@ class _Gauges:
             "Age of the oldest unpublished outbox row.",
             registry=registry,
         )
+        self.dead_letters = Gauge(
+            "syncbridge_core_outbox_dead_letters",
+            "Outbox rows set aside in outbox_dead, waiting for an operator.",
+            registry=registry,
+        )
         self.sessions = Gauge(
             "syncbridge_core_active_sessions", "Sessions not yet expired.", registry=registry
         )
@@ -284,11 +308,13 @@ async def _watch_health(
             async with asyncio.timeout(2):
                 await pool.fetchval("SELECT 1")
                 rows, age = await backlog(pool)
+                dead = await dead_letters(pool)
                 active = await pool.fetchval(
                     "SELECT count(*) FROM sessions WHERE expires_at > now()"
                 )
             gauges.backlog.set(rows)
             gauges.lag.set(age)
+            gauges.dead_letters.set(dead)
             gauges.sessions.set(active)
             status = health_pb2.HealthCheckResponse.SERVING
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):

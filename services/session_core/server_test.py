@@ -155,6 +155,52 @@ async def test_stale_overlapping_update_conflicts_with_current_version(stub: Any
     assert dict(refused.value.trailing_metadata())["syncbridge-version"] == "3"
 
 
+async def test_the_user_travels_as_binary_metadata_whatever_its_shape(stub: Any) -> None:
+    # No ASCII metadata could carry it; with its token, over gRPC's 8 KiB default
+    # metadata size; yet its token stays within libs/auth's 8192 characters.
+    user = "ünïcode\nline 😀 " + "x" * 4000
+    session = await open_session(stub, user)
+    read = await stub.GetSession(
+        session_pb2.GetSessionRequest(session_id=session.session_id), metadata=as_user(user)
+    )
+    assert read.user_id == user
+    listed = await stub.ListSessions(session_pb2.ListSessionsRequest(), metadata=as_user(user))
+    assert [s.session_id for s in listed.sessions] == [session.session_id]
+    # The older ASCII header, which edges still send for older cores: a cross-check.
+    bearer = ("authorization", f"Bearer {token_for('alice')}")
+    legacy = await stub.OpenSession(
+        session_pb2.OpenSessionRequest(device_id="phone"),
+        metadata=(bearer, ("x-syncbridge-user", "alice")),
+    )
+    read = await stub.GetSession(
+        session_pb2.GetSessionRequest(session_id=legacy.session.session_id),
+        metadata=as_user("alice"),
+    )
+    assert read.user_id == "alice"
+    # Without a token no header names the user: the token's `sub` is the user.
+    for metadata in (
+        (),
+        (("x-syncbridge-user", "alice"),),
+        (("x-syncbridge-user-bin", b"alice"),),
+        (("x-syncbridge-user-bin", b"\xff\xfe"),),  # not UTF-8
+        (("x-syncbridge-user-bin", b"nul\x00"),),  # no store can hold it
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.ListSessions(session_pb2.ListSessionsRequest(), metadata=metadata)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    # With alice's token, a header naming anyone else (or no one readable) is refused.
+    for named in (
+        ("x-syncbridge-user", "bob"),
+        ("x-syncbridge-user-bin", b"bob"),
+        ("x-syncbridge-user-bin", b"\xff\xfe"),
+        ("x-syncbridge-user-bin", user.encode()),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.ListSessions(session_pb2.ListSessionsRequest(), metadata=(bearer, named))
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert error_code(refused.value) == "permission_denied"
+
+
 async def test_another_users_session_is_not_found(stub: Any) -> None:
     session = await open_session(stub, "alice")
     sid = session.session_id

@@ -1,8 +1,9 @@
 """The SessionService servicer: gRPC in, Store/Cache calls, gRPC out.
 
 Every call is scoped to the user of the bearer token it carries, which core
-verifies itself (callers.py); errors map to status codes plus a
-`syncbridge-error` trailer (see session.proto).
+verifies itself (callers.py; any user id, libs/identity); a user it also
+names (`x-syncbridge-user-bin`, UserUpdate.user_id) must be that one. Errors
+map to status codes plus a `syncbridge-error` trailer (see session.proto).
 Over 400 lines: one servicer, one thin method per RPC of session.proto, all
 through one `_call` (user scope, metrics, error mapping); the rules live in
 store.py, transitions.py, updates.py and cache.py.
@@ -172,10 +173,15 @@ class SessionService(session_pb2_grpc.SessionServiceServicer):
         body: Callable[[str], Awaitable[R]],
         **fields: Any,
     ) -> R:
-        metadata = {str(k): str(v) for k, v in context.invocation_metadata() or ()}
+        # Values stay as gRPC gives them: a `-bin` key's value is bytes.
+        metadata: dict[str, str | bytes] = {
+            str(k): v for k, v in context.invocation_metadata() or ()
+        }
+        request_id = metadata.get("x-request-id", "")
+        request_id = request_id if isinstance(request_id, str) else ""
         with (
             self._rpc.time(method) as timing,
-            bind(rpc=method, request_id=metadata.get("x-request-id", ""), **fields),
+            bind(rpc=method, request_id=request_id, **fields),
         ):
             try:
                 # Before anything else: an unauthenticated caller learns nothing,

@@ -30,6 +30,7 @@ import asyncpg
 
 from libs.batching.group_commit import RETRY, Retry
 from libs.bus.topology import routing_key
+from libs.identity import identity
 from services.session_core import events, pg, rebase, transitions
 from services.session_core import store_sql as sql
 from services.session_core.records import (
@@ -140,10 +141,15 @@ class Store:
     ) -> list[SessionRecord]:
         """Live sessions of a user, most recently updated first (keyset paging)."""
         if before is None:
-            rows = await self._pool.fetch(sql.LIST_FIRST, user_id, limit)
+            rows = await self._pool.fetch(sql.LIST_FIRST, user_id, limit, identity.digest(user_id))
         else:
             rows = await self._pool.fetch(
-                sql.LIST_AFTER, user_id, limit, before[0], session_uuid(before[1])
+                sql.LIST_AFTER,
+                user_id,
+                limit,
+                before[0],
+                session_uuid(before[1]),
+                identity.digest(user_id),
             )
         return [_session(row) for row in rows]
 
@@ -353,6 +359,7 @@ class Store:
             [c.committed_at for c in changes],
             [routing_key(c.user_id) for c in changes],
             [events.encode(c) for c in changes],
+            [c.user_id for c in changes],
         )
 
     async def handoff(
@@ -391,6 +398,7 @@ class Store:
                 uuid.UUID(change.event_id),
                 routing_key(user_id),
                 events.encode(change),
+                user_id,
             )
             await conn.execute(sql.NOTIFY)
             return change
@@ -474,5 +482,6 @@ class Store:
             OUTCOMES.index(change.outcome),
             routing_key(session.user_id),
             events.encode(change),
+            session.user_id,
         )
         return written

@@ -58,12 +58,15 @@ CHANGES_BETWEEN = (
 OLDEST_VERSION = "SELECT min(version) FROM changes WHERE session_id = $1 AND epoch = $2"
 
 # Keyset paging, most recently updated first: the first page, then after a cursor.
+# The index is on user_key (the id's digest, libs/identity: any id fits a btree
+# entry; migration 0002's trigger fills it); comparing user_id as well makes a
+# digest collision harmless.
 LIST_FIRST = (
-    f"SELECT {COLUMNS} FROM sessions s WHERE s.user_id = $1"
+    f"SELECT {COLUMNS} FROM sessions s WHERE s.user_key = $3 AND s.user_id = $1"
     " AND s.expires_at > now() ORDER BY s.updated_at DESC, s.session_id DESC LIMIT $2"
 )
 LIST_AFTER = (
-    f"SELECT {COLUMNS} FROM sessions s WHERE s.user_id = $1"
+    f"SELECT {COLUMNS} FROM sessions s WHERE s.user_key = $5 AND s.user_id = $1"
     " AND s.expires_at > now() AND (s.updated_at, s.session_id) < ($3, $4)"
     " ORDER BY s.updated_at DESC, s.session_id DESC LIMIT $2"
 )
@@ -94,7 +97,7 @@ WITH s AS (
         device_id, active_device, lease_fence, outcome, committed_at)
     VALUES ($1, $2, $4, $10, $11, $12::jsonb, $13, $14, $15, $5, $6, $16, $8)
 ), o AS (
-    INSERT INTO outbox (event_id, routing_key, payload) VALUES ($10, $17, $18)
+    INSERT INTO outbox (event_id, routing_key, payload, user_id) VALUES ($10, $17, $18, $19)
 )
 SELECT pg_notify('syncbridge_outbox', '')
 """
@@ -120,10 +123,10 @@ WITH s AS (
         AS x(session_id, epoch, version, event_id, patch, paths, op_id, device_id,
             active_device, lease_fence, outcome, committed_at)
 ), o AS (
-    INSERT INTO outbox (event_id, routing_key, payload)
-    SELECT e.event_id, e.routing_key, e.payload
-    FROM unnest($9::uuid[], $18::text[], $19::bytea[]) WITH ORDINALITY
-        AS e(event_id, routing_key, payload, n)
+    INSERT INTO outbox (event_id, routing_key, payload, user_id)
+    SELECT e.event_id, e.routing_key, e.payload, e.user_id
+    FROM unnest($9::uuid[], $18::text[], $19::bytea[], $20::text[]) WITH ORDINALITY
+        AS e(event_id, routing_key, payload, user_id, n)
     ORDER BY e.n
 )
 SELECT pg_notify('syncbridge_outbox', '')
@@ -132,7 +135,9 @@ SELECT pg_notify('syncbridge_outbox', '')
 # Ending a session: its row (and, by cascade, its log) goes; the `ended` event
 # still reaches the outbox, and the relay is woken.
 DELETE_SESSION = "DELETE FROM sessions WHERE session_id = $1"
-INSERT_OUTBOX = "INSERT INTO outbox (event_id, routing_key, payload) VALUES ($1, $2, $3)"
+INSERT_OUTBOX = (
+    "INSERT INTO outbox (event_id, routing_key, payload, user_id) VALUES ($1, $2, $3, $4)"
+)
 NOTIFY = "SELECT pg_notify('syncbridge_outbox', '')"
 
 # Sessions past their TTL, a batch at a time; rows in use are left for the next round.

@@ -58,6 +58,9 @@ def build_app(replica: Replica) -> Sanic[Any, Any]:
             "WEBSOCKET_PING_INTERVAL": config.ping_interval_seconds,
             "WEBSOCKET_PING_TIMEOUT": config.ping_timeout_seconds,
             "REQUEST_MAX_SIZE": config.max_frame_bytes * 4,
+            # The longest token libs/auth reads (8192 characters) plus the upgrade's
+            # other headers: Sanic's 8 KiB default would refuse it before we see it.
+            "REQUEST_MAX_HEADER_SIZE": 16_384,
             "GRACEFUL_SHUTDOWN_TIMEOUT": 1.0,
             # A request's head: a total deadline (socket_protocol.py); Sanic's own
             # timeout, restarted by every byte, is the same figure and never the tighter.

@@ -24,13 +24,15 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import aio_pika
 import pytest
 import pytest_asyncio
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin, Subprotocol
 
 from libs.auth import testing
-from libs.bus import topology
+from libs.bus import messages, topology
+from libs.bus.amqp import declare_exchange
 from libs.client.client import SyncClient
 from libs.core_client.client import Caller
 from services.session_core.harness import as_user, core_config, running_core, stub_for
@@ -188,6 +190,48 @@ async def _test_lost_event_without_later_change_is_caught_up(stack: Stack) -> No
 
 async def _true(items: list[Any]) -> bool:
     return bool(items)
+
+
+async def test_a_poison_event_is_set_aside_and_the_stream_goes_on(stack: Stack) -> None:
+    phone, session = await opened(stack, device="phone")
+    laptop = await raw(stack)
+    await hello(laptop, "laptop")
+    await send(laptop, {"type": "open", "session_id": session["session_id"], "ref": "o"})
+    await expect(laptop, "snapshot")
+    connection = await aio_pika.connect(stack.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await declare_exchange(channel)
+        await exchange.publish(
+            aio_pika.Message(
+                b"\xff not a change",
+                type=messages.CHANGE_TYPE,
+                headers=topology.user_headers("alice"),
+            ),
+            routing_key=topology.routing_key("alice"),
+        )
+        dead = await channel.declare_queue(topology.DEAD_LETTER_QUEUE, passive=True)
+        copy = None
+        async with asyncio.timeout(10):
+            while copy is None:
+                copy = await dead.get(fail=False)
+                await asyncio.sleep(0.02)
+        await copy.ack()
+    assert copy.body == b"\xff not a change"
+    assert copy.headers[topology.USER_HEADER] == "alice"
+    assert copy.headers[topology.EDGE_HEADER] == stack.edges[0].replica.edge_id
+    assert "not a Change" in str(copy.headers[topology.REASON_HEADER])
+    assert await metric(stack.http(), "syncbridge_edge_undeliverable_events_total") == 1
+    # The queue did not stall: the next change of the session reaches the other device.
+    update = {"op_id": new_op(), "base_version": session["version"], "patch": {"page": 2}}
+    await send(laptop, {"type": "update", "epoch": session["epoch"], "ref": "u", **update})
+    ack = await expect(laptop, "ack")
+    seen = [(await expect(phone, "change"))["version"]]
+    while seen[-1] < ack["version"]:  # the laptop's attach comes first
+        seen.append((await expect(phone, "change"))["version"])
+    assert seen[-1] == ack["version"]
+    await phone.close()
+    await laptop.close()
 
 
 async def test_resume_replays_what_was_missed_or_sends_a_snapshot(stack: Stack) -> None:

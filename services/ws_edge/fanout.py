@@ -1,7 +1,8 @@
 """This replica's RabbitMQ side: one queue, bound per connected user, and presence events.
 
 core's relay publishes every committed change to the `syncbridge.changes`
-topic exchange with routing key `user.<hex user id>`. Each replica declares
+topic exchange with routing key `user.<digest of the user id>` (libs/bus,
+libs/identity: any user id gives a short key). Each replica declares
 one exclusive queue of its own and binds it for a user when the first of
 their devices connects here, unbinds when the last leaves (BindingCounts),
 so it receives exactly its users' events. Delivery is at least once and, after
@@ -12,6 +13,12 @@ Presence is not a change (it has no version): edges publish it to the same
 exchange and key, typed `syncbridge.edge.presence.v1`, so every replica
 serving the user tells its devices. Exchange, keys and both message kinds are
 the bus contract in libs/bus, shared with core's relay.
+
+An event that cannot be decoded or handed on (poison) must not stall the
+queue: it is set aside, a copy published to the `syncbridge.dead` exchange
+with the reason and this replica in its headers, then acked; `on_lost` counts
+it and resyncs the user its `x-syncbridge-user` header names (the routing key
+is a digest and names nobody readable).
 """
 
 from __future__ import annotations
@@ -26,8 +33,14 @@ import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 
 from libs.bus import messages
-from libs.bus.amqp import declare_exchange
-from libs.bus.topology import routing_key, user_of
+from libs.bus.amqp import declare_dead_letter, declare_exchange
+from libs.bus.topology import (
+    EDGE_HEADER,
+    REASON_HEADER,
+    routing_key,
+    user_headers,
+    user_of_headers,
+)
 from services.ws_edge.bindings import Action, BindingCounts
 from syncbridge.session.v1 import session_pb2
 
@@ -61,6 +74,8 @@ class Fanout:
         self._locks: dict[str, list[Any]] = {}  # user -> [lock, holders and waiters]
         self._connection: Any = None
         self._exchange: Any = None
+        self._dead: Any = None
+        self._edge_id = edge_id
         self._queue: Any = None
         self.received = 0
 
@@ -71,6 +86,7 @@ class Fanout:
         await channel.set_qos(prefetch_count=self._prefetch)
         # Same declaration as core's relay, so whichever starts first creates it.
         self._exchange = await declare_exchange(channel)
+        self._dead = await declare_dead_letter(channel)
         self._queue = await channel.declare_queue(
             self.queue_name,
             exclusive=True,
@@ -145,6 +161,7 @@ class Fanout:
                 messages.encode_presence(presence),
                 content_type=messages.PRESENCE_CONTENT_TYPE,
                 type=messages.PRESENCE_TYPE,
+                headers=user_headers(user),
             ),
             routing_key=routing_key(user),
         )
@@ -157,10 +174,34 @@ class Fanout:
                 self._on_presence(presence.user_id, presence.session_id, presence.devices_json())
             else:
                 self._on_change(messages.decode_change(message.body))
-        except Exception:
+        except Exception as error:
             # A poison message must not stall the queue; core's log still has the change,
             # and the devices it was for check with core now rather than at their next one.
-            log.exception("undeliverable event dropped", extra={"type": message.type})
-            if message.type != messages.PRESENCE_TYPE:
-                self._on_lost(user_of(message.routing_key or ""))
+            log.exception("undeliverable event set aside", extra={"type": message.type})
+            await self._set_aside(message, error)
+            self._on_lost(user_of_headers(message.headers))
         await message.ack()
+
+    async def _set_aside(self, message: AbstractIncomingMessage, error: Exception) -> None:
+        """A copy of `message` on the dead-letter exchange, saying why and where."""
+        headers = {
+            **(message.headers or {}),
+            REASON_HEADER: repr(error)[:1000],
+            EDGE_HEADER: self._edge_id,
+        }
+        try:
+            await self._dead.publish(
+                aio_pika.Message(
+                    message.body,
+                    headers=headers,
+                    content_type=message.content_type,
+                    type=message.type,
+                    message_id=message.message_id,
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                ),
+                routing_key=message.routing_key or "",
+            )
+        except Exception as failure:
+            # The copy is for an operator; the event itself is in core's change log,
+            # and holding the queue for the copy would stall every user.
+            log.warning("dead-letter copy failed", extra={"error": repr(failure)})

@@ -7,10 +7,13 @@ from typing import Any
 
 import pytest
 
-from libs.bus.messages import CHANGE_TYPE
+from libs.bus.messages import CHANGE_TYPE, PRESENCE_TYPE
+from libs.bus.topology import EDGE_HEADER, REASON_HEADER, USER_HEADER, routing_key
 from services.ws_edge.fanout import Fanout
 
 pytestmark = pytest.mark.asyncio
+
+ALICE = routing_key("alice")
 
 
 class SlowQueue:
@@ -42,7 +45,21 @@ def fanout(queue: SlowQueue, lost: list[str | None] | None = None) -> Fanout:
     )
     bus._queue = queue
     bus._exchange = object()
+    bus._dead = DeadLetters()
     return bus
+
+
+class DeadLetters:
+    """The dead-letter exchange: what was published to it."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.published: list[tuple[Any, str]] = []
+        self.fail = fail
+
+    async def publish(self, message: Any, routing_key: str) -> None:
+        if self.fail:
+            raise ConnectionError("channel gone")
+        self.published.append((message, routing_key))
 
 
 async def test_subscribe_never_returns_before_the_bind_exists() -> None:
@@ -61,10 +78,10 @@ async def test_subscribe_never_returns_before_the_bind_exists() -> None:
     later = asyncio.create_task(bus.subscribe("alice"))
     await asyncio.sleep(0.05)
     # The later device must not be told it receives events while nothing is bound.
-    assert not later.done() or "user.616c696365" in queue.bound
+    assert not later.done() or ALICE in queue.bound
     queue.binds.set()
     await asyncio.gather(waiting, later)
-    assert queue.bound == {"user.616c696365"}
+    assert queue.bound == {ALICE}
     await bus.unsubscribe("alice")
     await bus.unsubscribe("alice")
     assert queue.bound == set()
@@ -72,22 +89,48 @@ async def test_subscribe_never_returns_before_the_bind_exists() -> None:
 
 
 class Message:
-    def __init__(self, body: bytes, routing_key: str) -> None:
+    def __init__(
+        self, body: bytes, headers: dict[str, Any] | None, kind: str = CHANGE_TYPE
+    ) -> None:
         self.body = body
-        self.routing_key = routing_key
-        self.type = CHANGE_TYPE
+        self.routing_key = ALICE
+        self.headers = headers
+        self.type = kind
+        self.content_type = None
+        self.message_id = "m-1"
         self.acked = False
 
     async def ack(self) -> None:
         self.acked = True
 
 
-async def test_a_dropped_poison_message_resyncs_its_user() -> None:
+async def test_a_poison_message_is_set_aside_acked_and_resyncs_its_user() -> None:
     lost: list[str | None] = []
     bus = fanout(SlowQueue(), lost)
-    message = Message(b"\xff not a change", "user.616c696365")
+    message = Message(b"\xff not a change", {USER_HEADER: "alice"})
     await bus._consume(message)  # type: ignore[arg-type]
     assert message.acked
-    assert lost == ["alice"]
-    await bus._consume(Message(b"\xff", "weird"))  # type: ignore[arg-type]
-    assert lost == ["alice", None]
+    assert lost == ["alice"]  # from the header: the routing key is a digest
+    ((copy, key),) = bus._dead.published
+    assert copy.body == message.body and key == ALICE
+    assert copy.headers[USER_HEADER] == "alice"
+    assert copy.headers[EDGE_HEADER] == "test"
+    assert "not a Change" in copy.headers[REASON_HEADER]
+
+
+async def test_poison_without_a_user_header_resyncs_everyone() -> None:
+    lost: list[str | None] = []
+    bus = fanout(SlowQueue(), lost)
+    await bus._consume(Message(b"\xff", None))  # type: ignore[arg-type]
+    await bus._consume(Message(b"[]", {}, PRESENCE_TYPE))  # type: ignore[arg-type]
+    assert lost == [None, None]
+    assert len(bus._dead.published) == 2
+
+
+async def test_a_failed_dead_letter_copy_still_acks() -> None:
+    lost: list[str | None] = []
+    bus = fanout(SlowQueue(), lost)
+    bus._dead = DeadLetters(fail=True)
+    message = Message(b"\xff", {USER_HEADER: "alice"})
+    await bus._consume(message)  # type: ignore[arg-type]
+    assert message.acked and lost == ["alice"]

@@ -103,8 +103,8 @@ class EdgeMetrics:
         )
         self.undeliverable = Counter(
             "syncbridge_edge_undeliverable_events_total",
-            "Change events from RabbitMQ that could not be decoded (poison): acked, set aside,"
-            " and their user's devices resynced from core.",
+            "Events from RabbitMQ that could not be decoded or handed on (poison): set aside"
+            " on the syncbridge.dead exchange, acked, and their user's devices resynced from core.",
             registry=registry,
         )
         self.duplicates = Counter(

@@ -135,10 +135,15 @@ class System:
             request_timeout=20,
         )
 
-    async def read_session(self, user: str, session_id: str) -> session_pb2.Session:
+    async def read_session(
+        self, user: str, session_id: str, token: str | None = None
+    ) -> session_pb2.Session:
+        """The session as core reads it for `user` (with `token`, else one signed here:
+        a caller whose `sub` only fits the token limit unescaped brings its own)."""
         async with stub_for(self.core.port) as stub:
             session: session_pb2.Session = await stub.GetSession(
-                session_pb2.GetSessionRequest(session_id=session_id), metadata=as_user(user)
+                session_pb2.GetSessionRequest(session_id=session_id),
+                metadata=as_user(user, token),
             )
             return session
 
