@@ -126,6 +126,10 @@ def controller_manager(tools: Tools, layout: Layout, ports: Ports, pki: Pki) -> 
         f"--root-ca-file={pki.ca.cert}",
         f"--service-cluster-ip-range={SERVICE_RANGE}",
         "--use-service-account-credentials=false",
+        # kwok renews the fake nodes' leases; on two loaded cores a renewal can be late
+        # by more than the default 50 s, the nodes go NotReady for a moment, their pods
+        # are marked not Ready, and kwok (which set Ready once) never sets it again.
+        "--node-monitor-grace-period=10m",
         "--profiling=false",
     ]
     return Process("kube-controller-manager", argv, {"PATH": BASE_PATH})
