@@ -15,6 +15,9 @@ naming its refused repository, and the proxy logged that host. The one thing the
 sync would have done that this repository's Applications rely on, creating their
 destination namespace (`CreateNamespace=true`, with its managedNamespaceMetadata),
 the test does in their stead, from the rendered Applications.
+
+Over 400 lines: one file because the three environments share the checkout, the
+bring-up and the waits; each class is one environment.
 """
 
 from __future__ import annotations
@@ -498,59 +501,61 @@ class TestProd:
     def test_prod_syncs_only_by_hand_and_reports_a_drift(self, prod: Environment) -> None:
         kube = prod.kube
         # Pressing Sync on the root (its project has no window): Argo CD takes over the
-        # bootstrapped objects. It deploys nothing: every Application here is manual.
+        # bootstrapped objects wave by wave. It deploys nothing: every Application here
+        # is manual, so the root's sync then waits for a person to sync the first of
+        # them (the waves wait for each Application's health).
         argocd.request_sync(kube, "root", "sync-test")
         started = time.monotonic()
         prod.wait(
-            "prod root synced by hand",
-            lambda: argocd.applications(kube)["root"].sync == "Synced",
+            "prod root applied its first wave (the AppProjects)",
+            lambda: (
+                argocd.resource_status(argocd.application(kube, "root"), "AppProject", "syncbridge")
+                == "Synced"
+            ),
             SYNC_TIMEOUT,
         )
-        phase("prod: root synced by hand", time.monotonic() - started)
-        states = argocd.applications(kube)
-        assert set(states) == set(prod.expected)
-        prod.wait(
-            "prod ws-edge compared", lambda: argocd.applications(kube)["ws-edge"].sync, SYNC_TIMEOUT
-        )
+        phase("prod: root's first wave synced by hand", time.monotonic() - started)
+        assert set(argocd.applications(kube)) == set(prod.expected)
         time.sleep(30)  # three reconciliations (10 s): no automated sync may start
-        assert argocd.applications(kube)["ws-edge"].sync == "OutOfSync"
+        states = argocd.applications(kube)
+        assert all(states[name].sync != "Synced" for name in prod.ours() if name != "root")
         assert not kube.json("get", "deployments", "-A")["items"], "prod synced by itself"
 
-        # Pressing Sync on ws-edge: its project's window decides.
+        # Pressing Sync on an Application of a workloads' project: its window decides.
         schedule, duration = prod_window(prod.checkout)
         inside = argocd.in_window(schedule, duration, datetime.now(UTC))
-        argocd.request_sync(kube, "ws-edge", "sync-test")
+        argocd.request_sync(kube, "namespaces", "sync-test")
         if inside:
             prod.wait(
-                "prod ws-edge synced by hand inside the window",
-                lambda: argocd.applications(kube)["ws-edge"].sync == "Synced",
+                "prod namespaces synced by hand inside the window",
+                lambda: argocd.applications(kube)["namespaces"].ready,
                 SYNC_TIMEOUT,
             )
         else:
             prod.wait(
                 "the window refuses the sync",
-                lambda: "window" in argocd.applications(kube)["ws-edge"].operation.lower(),
+                lambda: "window" in argocd.applications(kube)["namespaces"].operation.lower(),
                 ROLLOUT_TIMEOUT,
             )
-            assert not kube.json("get", "deployments", "-n", prod.namespace)["items"]
+            assert kube.run("get", "namespace", prod.namespace, check=False).returncode != 0
 
-        # Drift: a person edits a synced object (the ws-edge Application). Reported, kept.
+        # Drift: a person edits a synced object (the syncbridge AppProject). Reported, kept.
         kube.run(
-            "patch", argocd.APPLICATIONS, "ws-edge", "-n", argocd.NAMESPACE, "--type=merge",
-            "-p", json.dumps({"spec": {"source": {"targetRevision": "drifted"}}}),
+            "patch", "appprojects.argoproj.io", "syncbridge", "-n", argocd.NAMESPACE,
+            "--type=merge", "-p", json.dumps({"spec": {"description": "edited by hand"}}),
         )  # fmt: skip
         started = time.monotonic()
         argocd.refresh(kube, "root")
         prod.wait(
             "prod root reports the drift",
             lambda: (
-                argocd.resource_status(argocd.application(kube, "root"), "Application", "ws-edge")
+                argocd.resource_status(argocd.application(kube, "root"), "AppProject", "syncbridge")
                 == "OutOfSync"
             ),
             ROLLOUT_TIMEOUT,
         )
         phase("prod: drift reported OutOfSync", time.monotonic() - started)
         time.sleep(30)  # three reconciliations: nothing may revert it
-        live = argocd.application(kube, "ws-edge")
-        assert source_of(live)["targetRevision"] == "drifted", "prod healed by itself"
+        live = kube.get("appprojects.argoproj.io", "syncbridge", argocd.NAMESPACE)
+        assert live["spec"]["description"] == "edited by hand", "prod healed by itself"
         assert argocd.applications(kube)["root"].sync == "OutOfSync"
