@@ -109,9 +109,11 @@ async def round_trip(system: System, user: str) -> None:
         assert time.monotonic() - started < POSITION_CHECK_SECONDS
         assert phone.state == laptop.state == {"n": 1, "m": 2}
         # Presence went through Redis and the bus under the same user. Presence
-        # lists carry no version: the two devices' joins may reach one of them out
-        # of order (until the next heartbeat), so one device seeing both suffices.
-        deadline = time.monotonic() + LIVE_SECONDS
+        # lists carry no version: the two devices' joins may reach both of them out
+        # of order, and only the next heartbeat (every POSITION_CHECK_SECONDS here)
+        # mends that (seen in CI under load), so one device seeing both within a
+        # heartbeat suffices.
+        deadline = time.monotonic() + POSITION_CHECK_SECONDS + LIVE_SECONDS
         while not any(both_online(client) for client in (phone, laptop)):
             assert time.monotonic() < deadline, (phone.devices, laptop.devices)
             await asyncio.sleep(0.05)
